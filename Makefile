@@ -69,9 +69,17 @@ $(BUILD)/tests/emu/%: tests/emu/%.c $(EMU_CUDNN) $(EMU_CUDART)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(EMU_LINK) $(CHECK_LIBS) -lm
 
-$(BUILD)/tests/e2e/%: tests/e2e/%.c $(EMU_CUDNN) $(EMU_CUDART)
+# Programs that must not link cuDNN themselves (invariant 5, RTLD_LOCAL loading).
+E2E_NO_CUDNN := $(BUILD)/tests/e2e/no_cuda $(BUILD)/tests/e2e/rtld_local
+$(E2E_NO_CUDNN): E2E_LIBS := -ldl
+E2E_LIBS = $(EMU_LINK) -ldl -lm
+$(BUILD)/tests/e2e/%: tests/e2e/%.c tests/e2e/e2e_util.h $(EMU_CUDNN) $(EMU_CUDART)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(EMU_LINK) -ldl -lm
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(E2E_LIBS)
+
+$(BUILD)/tests/e2e/libmiddle.so: tests/e2e/lib/middle.c tests/e2e/e2e_util.h $(EMU_CUDNN) $(EMU_CUDART)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -shared -fvisibility=hidden -o $@ $< $(EMU_LINK) -ldl
 
 unit-check: $(UNIT_TESTS)
 	@scripts/run-tests.sh unit $(UNIT_TESTS)
@@ -79,7 +87,7 @@ unit-check: $(UNIT_TESTS)
 emu-check: $(EMU_TESTS)
 	@scripts/run-tests.sh emu $(EMU_TESTS)
 
-e2e-check: all $(E2E_PROGS)
+e2e-check: all $(E2E_PROGS) $(BUILD)/tests/e2e/libmiddle.so
 	@BUILD=$(BUILD) SAN="$(SAN)" tests/e2e/run.sh
 
 check: all
