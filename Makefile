@@ -55,7 +55,7 @@ $(EMU_CUDNN): $(EMU_CUDNN_SRCS) tests/emu/emu_cudnn.h $(CONFIG_MK)
 	$(CC) $(EMU_CFLAGS) -shared -Wl,-soname,libcudnn.so.9 -o $@ $(EMU_CUDNN_SRCS) -lm
 	ln -sf libcudnn.so.9 $(BUILD)/emu/libcudnn.so
 
-$(EMU_CUDART): $(EMU_CUDART_SRCS) $(wildcard tests/emu/emu_cudart.h) $(CONFIG_MK)
+$(EMU_CUDART): $(EMU_CUDART_SRCS) tests/emu/emu_cudart.h tests/emu/cudart_internal.h $(CONFIG_MK)
 	@mkdir -p $(dir $@)
 	$(CC) $(EMU_CFLAGS) -shared -Wl,-soname,libcudart.so.13 -o $@ $(EMU_CUDART_SRCS) -lpthread
 	ln -sf libcudart.so.13 $(BUILD)/emu/libcudart.so
