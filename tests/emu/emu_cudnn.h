@@ -100,4 +100,68 @@ void emu_gather(const struct cudnnTensorStruct *src, const void *data,
 void emu_scatter_blend(const struct cudnnTensorStruct *desc, void *data, const float *values,
                        float alpha, float beta);
 
+/* Bytes per element of every type a descriptor may carry (the compute functions support fewer:
+ * see emu_type_supported); 0 for values that are not cudnnDataType_t enumerants. */
+size_t emu_descriptor_type_size(cudnnDataType_t type);
+
+/* Convolutions (cudnn_conv_desc.c, cudnn_conv.c, cudnn_conv_algo.c).  A geometry describes
+ * one convolution with three spatial axes, depth first: a 2-D convolution has depth 1 (size 1,
+ * pad 0, stride 1, dilation 1, element stride 0).  "x" is the input-side tensor (x or dx),
+ * "y" the output-side tensor (y or dy), "w" the filter (w or dw), whatever the direction. */
+#define EMU_CONV_AXES 3
+
+struct emu_conv_strides {
+    ptrdiff_t n;                   /* batch (for a filter: output channel k) */
+    ptrdiff_t c;                   /* channel (for a filter: input channel within the group) */
+    ptrdiff_t sp[EMU_CONV_AXES];   /* depth, height, width */
+};
+
+struct emu_conv_geometry {
+    cudnnDataType_t type;          /* element type of x, w and y */
+    int batch, groups, in_per_group, out_per_group;
+    int in[EMU_CONV_AXES], out[EMU_CONV_AXES], filter[EMU_CONV_AXES];
+    int pad[EMU_CONV_AXES], stride[EMU_CONV_AXES], dilation[EMU_CONV_AXES];
+    int flip;                      /* CUDNN_CONVOLUTION: the filter is applied mirrored */
+    struct emu_conv_strides x, y, w;
+    size_t x_span, y_span, w_count; /* elements spanned by x and y (gaps included), in w */
+};
+
+enum emu_conv_direction { EMU_CONV_FORWARD, EMU_CONV_BACKWARD_DATA, EMU_CONV_BACKWARD_FILTER };
+
+/* What an algorithm keeps in its workspace.  The compute functions really write it there and
+ * read the operand back from the copy, so a workspace that is too small or shared with a
+ * tensor shows up as wrong results or a sanitizer report. */
+enum emu_workspace_content {
+    EMU_WORKSPACE_NONE,
+    EMU_WORKSPACE_FILTER,   /* a copy of w (forward, backward data) */
+    EMU_WORKSPACE_INPUT,    /* a copy of x's span (forward, backward filter) */
+    EMU_WORKSPACE_GRADIENT, /* a copy of dy's span (backward data, backward filter) */
+    EMU_WORKSPACE_SCRATCH,  /* EMU_WORKSPACE_SCRATCH_BYTES overwritten with a fill pattern */
+};
+#define EMU_WORKSPACE_SCRATCH_BYTES ((size_t)1 << 20)
+
+/* Stores the output dims (N, K, spatial...; x's rank) of convolving x with w under conv in
+ * out[].  Returns CUDNN_STATUS_BAD_PARAM for NULL or unset descriptors, ranks that disagree,
+ * x channels != w's C * groups, K not divisible by groups, or a dilated filter wider than the
+ * padded input; checks no data types. */
+cudnnStatus_t emu_conv_output_dims(const struct cudnnConvolutionStruct *conv,
+                                   const struct cudnnTensorStruct *x,
+                                   const struct cudnnFilterStruct *w, int out[CUDNN_DIM_MAX]);
+/* Validates a convolution's descriptors as every convolution call does and fills *g.
+ * Returns CUDNN_STATUS_SUCCESS, CUDNN_STATUS_BAD_PARAM (NULL/unset descriptors, ranks, channel
+ * and group counts, mismatched types, y's N or C) or CUDNN_STATUS_NOT_SUPPORTED (a type or
+ * compute type the emulation does not compute, a rank other than 4 or 5, y's spatial dims). */
+cudnnStatus_t emu_conv_geometry(const struct cudnnConvolutionStruct *conv,
+                                const struct cudnnTensorStruct *x,
+                                const struct cudnnFilterStruct *w,
+                                const struct cudnnTensorStruct *y, struct emu_conv_geometry *g);
+/* Fills *s with t's strides laid out as a geometry's (depth stride 0 for a 4-d tensor). */
+void emu_conv_tensor_strides(const struct cudnnTensorStruct *t, struct emu_conv_strides *s);
+/* Looks up algorithm algo of direction dir: stores what it keeps in its workspace and how many
+ * bytes that takes for g.  Returns CUDNN_STATUS_BAD_PARAM for an id that is not an algorithm
+ * of dir, CUDNN_STATUS_NOT_SUPPORTED for one cuDNN does not implement. */
+cudnnStatus_t emu_conv_algo_workspace(enum emu_conv_direction dir, int algo,
+                                      const struct emu_conv_geometry *g,
+                                      enum emu_workspace_content *content, size_t *bytes);
+
 #endif
