@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "convbn/log.h"
+#include "convbn/planner.h"
 #include "convbn/shim.h"
 #include "convbn/stats.h"
 
@@ -27,6 +28,8 @@ static void warn_config(const char *message)
 static void at_exit(void)
 {
     convbn_guard_enter();
+    if (convbn_cfg.mode != CONVBN_MODE_OFF)
+        convbn_planner_flush_all("exit");
     if (convbn_cfg.stats)
         convbn_stats_summary();
     convbn_guard_leave();

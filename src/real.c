@@ -12,11 +12,9 @@
 
 #include "convbn/real.h"
 
-#define CONVBN_HOOK_CUDNN(name) __typeof__(name) *real_##name;
-#define CONVBN_USE_CUDNN(name) __typeof__(name) *real_##name;
-#include "convbn/hooks.def"
-#undef CONVBN_HOOK_CUDNN
-#undef CONVBN_USE_CUDNN
+#define CONVBN_CUDNN_FN(kind, ret, name, params, args) __typeof__(name) *real_##name;
+#include "cudnn_hooks.def"
+#undef CONVBN_CUDNN_FN
 
 struct object_search {
     const char *prefix;
@@ -70,17 +68,34 @@ void *convbn_real_lookup(const char *soname_prefix, const char *name)
     return handle ? dlsym(handle, name) : NULL;
 }
 
+/* Same as convbn_real_lookup, except that the loaded objects are searched only on the first
+ * miss (*searched records it, *object keeps the handle found): resolving every cuDNN export
+ * must not walk the objects, nor take a reference, once per symbol the library lacks. */
+static void *lookup_cached(const char *soname_prefix, const char *name, void **object,
+                           int *searched)
+{
+    void *fn = dlsym(RTLD_NEXT, name);
+    if (fn)
+        return fn;
+    if (!*searched) {
+        *object = loaded_object(soname_prefix);
+        *searched = 1;
+    }
+    return *object ? dlsym(*object, name) : NULL;
+}
+
 static pthread_once_t cudnn_once = PTHREAD_ONCE_INIT;
 static int cudnn_getters_found;
 
 static void resolve_cudnn(void)
 {
-#define CONVBN_HOOK_CUDNN(name) \
-    real_##name = (__typeof__(real_##name))convbn_real_lookup("libcudnn.so", #name);
-#define CONVBN_USE_CUDNN(name) CONVBN_HOOK_CUDNN(name)
-#include "convbn/hooks.def"
-#undef CONVBN_HOOK_CUDNN
-#undef CONVBN_USE_CUDNN
+    void *object = NULL;
+    int searched = 0;
+#define CONVBN_CUDNN_FN(kind, ret, name, params, args)                                         \
+    real_##name = (__typeof__(real_##name))lookup_cached("libcudnn.so", #name, &object,      \
+                                                         &searched);
+#include "cudnn_hooks.def"
+#undef CONVBN_CUDNN_FN
     cudnn_getters_found = real_cudnnGetStream && real_cudnnGetTensorNdDescriptor &&
                           real_cudnnGetFilterNdDescriptor && real_cudnnGetConvolutionNdDescriptor &&
                           real_cudnnGetConvolutionGroupCount && real_cudnnGetConvolutionMathType &&

@@ -12,10 +12,22 @@ enum convbn_reason {
     CONVBN_REASON_RESIDUAL,       /* bias-activation with a z term (alpha2 != 0) */
     CONVBN_REASON_DTYPE,          /* data types other than float/half/bfloat16, or mixed */
     CONVBN_REASON_BN_PARAM_TYPE,  /* BN parameters not float */
+    CONVBN_REASON_GRAD_MODE,      /* auto mode: the oracle says gradients are recorded */
+    CONVBN_REASON_NO_ORACLE,      /* auto mode: no framework oracle to prove liveness */
+    CONVBN_REASON_CAPTURE,        /* a CUDA graph capture is in progress */
+    CONVBN_REASON_UNSUPPORTED,    /* cuDNN refused the shim's descriptors or workspace query */
+    CONVBN_REASON_MEMORY_CAP,     /* shim device memory unavailable (CONVBN_MAX_DEVICE_MB) */
+    CONVBN_REASON_ALIAS,          /* the BN output overlaps a pending input */
+    CONVBN_REASON_FUSED_ERROR,    /* the fused path failed; the original calls ran instead */
     CONVBN_REASON_COUNT
 };
 
-/* Returns the reason the pair cannot be folded, or CONVBN_FUSABLE. Pure. */
+/* Returns why no BN could be folded into this conv (its own blend, activation, z term or
+ * types), or CONVBN_FUSABLE.  Pure. */
+enum convbn_reason convbn_conv_reason(const struct convbn_conv_call *conv);
+
+/* Returns the reason the pair cannot be folded (the conv's own reason first), or
+ * CONVBN_FUSABLE.  Geometry and types only: liveness and resources are the planner's. */
 enum convbn_reason convbn_pair_reason(const struct convbn_conv_call *conv,
                                       const struct convbn_bn_call *bn);
 

@@ -1,17 +1,17 @@
-/* Pointers to the real cuDNN functions, resolved lazily (DESIGN.md section 5a). */
+/* Pointers to the real cuDNN functions, resolved lazily (DESIGN.md section 5a).  One pointer
+ * per function of the installed cuDNN headers: the list is cudnn_hooks.def, generated into
+ * the build directory by scripts/gen-cudnn-hooks.py (compile with -I$(BUILD)/gen). */
 #ifndef CONVBN_REAL_H
 #define CONVBN_REAL_H
 
 #include <cudnn.h>
 
-#define CONVBN_HOOK_CUDNN(name) extern __typeof__(name) *real_##name;
-#define CONVBN_USE_CUDNN(name) extern __typeof__(name) *real_##name;
-#include "convbn/hooks.def"
-#undef CONVBN_HOOK_CUDNN
-#undef CONVBN_USE_CUDNN
+#define CONVBN_CUDNN_FN(kind, ret, name, params, args) extern __typeof__(name) *real_##name;
+#include "cudnn_hooks.def"
+#undef CONVBN_CUDNN_FN
 
-/* Resolves every cuDNN function of hooks.def, once per process, from the libcudnn already
- * loaded (never loads one).  Pointers stay NULL for functions that cannot be found.
+/* Resolves every cuDNN function of cudnn_hooks.def, once per process, from the libcudnn
+ * already loaded (never loads one).  Pointers stay NULL for functions that cannot be found.
  * Returns 1 when the descriptor getters the shim needs were all found, else 0. */
 int convbn_real_cudnn_resolve(void);
 

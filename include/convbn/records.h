@@ -26,9 +26,12 @@ struct convbn_conv_call {
     double alpha, beta;
     const void *x_ptr, *w_ptr;
     void *y_ptr;
-    /* Bias-activation only: */
+    /* Conv bias: bias-activation's bias, or a per-channel cudnnAddTensor onto y that the
+     * planner absorbed (replayed after the conv when the pair is not fused). */
     struct convbn_tensor_geom bias;
-    const void *bias_ptr;
+    const void *bias_ptr; /* NULL: no bias */
+    int bias_absorbed;
+    /* Bias-activation only: */
     double alpha2;       /* weight of z */
     int activation;      /* cudnnActivationMode_t */
 };

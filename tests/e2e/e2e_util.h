@@ -98,9 +98,9 @@ static inline cudnnTensorDescriptor_t e2e_tensor(cudnnTensorFormat_t f, cudnnDat
 }
 
 /* Returns the shim's counters function when the shim is preloaded, else NULL. */
-static inline int (*e2e_shim_counters(void))(struct convbn_counters *)
+static inline int (*e2e_shim_counters(void))(struct convbn_counters *, size_t)
 {
-    return (int (*)(struct convbn_counters *))dlsym(RTLD_DEFAULT, "convbn_get_counters");
+    return (int (*)(struct convbn_counters *, size_t))dlsym(RTLD_DEFAULT, "convbn_get_counters");
 }
 
 #endif

@@ -6,7 +6,8 @@
  * and without the shim can be compared byte for byte.
  *
  * usage: resnet_seq [--type float|half|bfloat16] [--layout nchw|nhwc] [--out FILE]
- *                   [--expect-pairs N]   (checked against the shim's counters when preloaded)
+ *                   [--expect-pairs N] [--expect-fused N]
+ *                   (checked against the shim's counters when it is preloaded)
  * Exit status 0 on success, 1 on a failed expectation, 2 on a cuDNN/CUDA error. */
 #include "e2e_util.h"
 
@@ -83,6 +84,11 @@ static struct act conv_bn(struct net *net, const struct act *in, int out_c, int 
     float fan_in = (float)(in->c / groups * k * k);
     void *w = e2e_random_buffer((size_t)out_c * (size_t)(in->c / groups) * (size_t)(k * k),
                                 net->type, -1.0f / fan_in, 1.0f / fan_in);
+    /* Parameters exist before the layer runs, as in any framework. */
+    void *gamma = e2e_random_buffer((size_t)out_c, CUDNN_DATA_FLOAT, 0.5f, 1.5f);
+    void *beta = e2e_random_buffer((size_t)out_c, CUDNN_DATA_FLOAT, -0.5f, 0.5f);
+    void *mean = e2e_random_buffer((size_t)out_c, CUDNN_DATA_FLOAT, -0.2f, 0.2f);
+    void *var = e2e_random_buffer((size_t)out_c, CUDNN_DATA_FLOAT, 0.5f, 1.5f);
     struct act y = new_act(net, out_c, oh, ow), z = new_act(net, out_c, oh, ow);
     cudnnTensorDescriptor_t xd = desc_of(net, in), yd = desc_of(net, &y);
 
@@ -100,10 +106,6 @@ static struct act conv_bn(struct net *net, const struct act *in, int out_c, int 
     cudnnTensorDescriptor_t pd;
     CUDNN_OK(cudnnCreateTensorDescriptor(&pd));
     CUDNN_OK(cudnnDeriveBNTensorDescriptor(pd, yd, CUDNN_BATCHNORM_SPATIAL));
-    void *gamma = e2e_random_buffer((size_t)out_c, CUDNN_DATA_FLOAT, 0.5f, 1.5f);
-    void *beta = e2e_random_buffer((size_t)out_c, CUDNN_DATA_FLOAT, -0.5f, 0.5f);
-    void *mean = e2e_random_buffer((size_t)out_c, CUDNN_DATA_FLOAT, -0.2f, 0.2f);
-    void *var = e2e_random_buffer((size_t)out_c, CUDNN_DATA_FLOAT, 0.5f, 1.5f);
     CUDNN_OK(cudnnBatchNormalizationForwardInference(net->handle, CUDNN_BATCHNORM_SPATIAL, &one,
                                                      &zero, yd, y.data, yd, z.data, pd, gamma,
                                                      beta, mean, var, 1e-5));
@@ -173,7 +175,12 @@ static struct act bottleneck(struct net *net, struct act *in, int mid, int out_c
     return c;
 }
 
-static int parse_args(int argc, char **argv, struct net *net, const char **out, long *expect)
+struct expectations {
+    long pairs, fused; /* -1: not checked */
+};
+
+static int parse_args(int argc, char **argv, struct net *net, const char **out,
+                      struct expectations *expect)
 {
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *opt = argv[i], *val = argv[i + 1];
@@ -185,23 +192,27 @@ static int parse_args(int argc, char **argv, struct net *net, const char **out, 
         else if (!strcmp(opt, "--out"))
             *out = val;
         else if (!strcmp(opt, "--expect-pairs"))
-            *expect = strtol(val, NULL, 10);
+            expect->pairs = strtol(val, NULL, 10);
+        else if (!strcmp(opt, "--expect-fused"))
+            expect->fused = strtol(val, NULL, 10);
         else
             return -1;
     }
     return (argc % 2) ? 0 : -1;
 }
 
-static int check_expectation(long expect)
+static int check_expectation(const struct expectations *expect)
 {
-    int (*counters)(struct convbn_counters *) = e2e_shim_counters();
+    int (*counters)(struct convbn_counters *, size_t) = e2e_shim_counters();
     struct convbn_counters c;
-    if (expect < 0 || !counters)
+    if (!counters)
         return 0;
-    counters(&c);
-    if (c.pairs_seen != (uint64_t)expect || c.pairs_fusable != (uint64_t)expect) {
-        fprintf(stderr, "resnet_seq: shim saw %llu pairs (%llu fusable), expected %ld\n",
-                (unsigned long long)c.pairs_seen, (unsigned long long)c.pairs_fusable, expect);
+    counters(&c, sizeof c);
+    if ((expect->pairs >= 0 && c.pairs_seen != (uint64_t)expect->pairs) ||
+        (expect->fused >= 0 && c.pairs_fused != (uint64_t)expect->fused)) {
+        fprintf(stderr, "resnet_seq: shim saw %llu pairs and fused %llu, expected %ld and %ld\n",
+                (unsigned long long)c.pairs_seen, (unsigned long long)c.pairs_fused,
+                expect->pairs, expect->fused);
         return 1;
     }
     return 0;
@@ -211,10 +222,10 @@ int main(int argc, char **argv)
 {
     struct net net = {.type = CUDNN_DATA_FLOAT, .format = CUDNN_TENSOR_NCHW};
     const char *out_path = NULL;
-    long expect = -1;
+    struct expectations expect = {-1, -1};
     if (parse_args(argc, argv, &net, &out_path, &expect) != 0) {
         fprintf(stderr, "usage: resnet_seq [--type float|half|bfloat16] [--layout nchw|nhwc] "
-                        "[--out FILE] [--expect-pairs N]\n");
+                        "[--out FILE] [--expect-pairs N] [--expect-fused N]\n");
         return 2;
     }
     if (out_path && !(net.out = fopen(out_path, "wb"))) {
@@ -245,5 +256,5 @@ int main(int argc, char **argv)
     CUDA_OK(cudaStreamDestroy(net.stream));
     if (net.out)
         fclose(net.out);
-    return check_expectation(expect);
+    return check_expectation(&expect);
 }

@@ -41,10 +41,10 @@ int main(int argc, char **argv)
     int (*run_pair)(void) = (int (*)(void))dlsym(middle, "middle_run_pair");
     if (!run_pair || run_pair() != 0)
         return 2;
-    int (*counters)(struct convbn_counters *) =
-        (int (*)(struct convbn_counters *))dlsym(RTLD_DEFAULT, "convbn_get_counters");
+    int (*counters)(struct convbn_counters *, size_t) =
+        (int (*)(struct convbn_counters *, size_t))dlsym(RTLD_DEFAULT, "convbn_get_counters");
     struct convbn_counters c;
-    if (counters && (counters(&c) != 0 || c.pairs_seen != 1)) {
+    if (counters && (counters(&c, sizeof c) != 0 || c.pairs_seen != 1)) {
         fprintf(stderr, "rtld_local: shim saw %llu pairs, expected 1\n",
                 (unsigned long long)c.pairs_seen);
         return 1;

@@ -88,11 +88,27 @@ START_TEST(types_not_fusable)
 }
 END_TEST
 
+START_TEST(conv_side_reasons)
+{
+    ck_assert_int_eq(convbn_conv_reason(&conv), CONVBN_FUSABLE);
+    conv.beta = 0.5;
+    ck_assert_int_eq(convbn_conv_reason(&conv), CONVBN_REASON_BLEND);
+    conv.beta = 0.0;
+    bn.mode = CUDNN_BATCHNORM_PER_ACTIVATION; /* BN-side: not the conv's concern */
+    ck_assert_int_eq(convbn_conv_reason(&conv), CONVBN_FUSABLE);
+    conv.kind = CONVBN_CONV_BIAS_ACT;
+    conv.activation = CUDNN_ACTIVATION_RELU;
+    ck_assert_int_eq(convbn_conv_reason(&conv), CONVBN_REASON_ACTIVATION);
+}
+END_TEST
+
 START_TEST(reason_names)
 {
     ck_assert_str_eq(convbn_reason_name(CONVBN_FUSABLE), "fusable");
     ck_assert_str_eq(convbn_reason_name(CONVBN_REASON_PER_ACTIVATION), "per-activation");
     ck_assert_str_eq(convbn_reason_name(CONVBN_REASON_BLEND), "blend");
+    ck_assert_str_eq(convbn_reason_name(CONVBN_REASON_GRAD_MODE), "grad-mode");
+    ck_assert_str_eq(convbn_reason_name(CONVBN_REASON_ALIAS), "alias");
     ck_assert_str_eq(convbn_reason_name(CONVBN_REASON_COUNT), "unknown");
     for (int r = 0; r < CONVBN_REASON_COUNT; r++)
         ck_assert_ptr_nonnull(convbn_reason_name((enum convbn_reason)r));
@@ -110,6 +126,7 @@ int main(void)
     tcase_add_test(tc, blend_not_fusable);
     tcase_add_test(tc, bias_activation_rules);
     tcase_add_test(tc, types_not_fusable);
+    tcase_add_test(tc, conv_side_reasons);
     tcase_add_test(tc, reason_names);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

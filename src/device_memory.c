@@ -1,0 +1,119 @@
+/* Shim-owned device memory (DESIGN.md invariants 2 and 6): a bounded table of streams, each
+ * with one buffer per scratch kind, allocated with the real cudaMalloc, grown by powers of
+ * two from 1 MiB, never beyond CONVBN_MAX_DEVICE_MB in total.  Buffers are per stream
+ * because work on two streams may run concurrently.  Owns every device byte the shim
+ * allocates; must not touch the program's memory. */
+#include <pthread.h>
+#include <string.h>
+
+#include "convbn/device_memory.h"
+#include "convbn/real_cudart.h"
+#include "convbn/shim.h"
+
+#define MAX_STREAMS 64
+#define MIN_BUFFER (1u << 20)
+
+struct stream_scratch {
+    int used;
+    cudaStream_t stream;
+    pthread_t thread; /* distinguishes cudaStreamPerThread of different threads */
+    void *buffer[CONVBN_SCRATCH_KINDS];
+    size_t size[CONVBN_SCRATCH_KINDS];
+};
+
+static pthread_mutex_t memory_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct stream_scratch streams[MAX_STREAMS];
+static size_t bytes_held, bytes_high_water;
+
+static int same_stream(const struct stream_scratch *s, cudaStream_t stream)
+{
+    if (stream == cudaStreamLegacy)
+        stream = NULL;
+    return s->stream == stream &&
+           (stream != cudaStreamPerThread || pthread_equal(s->thread, pthread_self()));
+}
+
+static struct stream_scratch *slot_for(cudaStream_t stream)
+{
+    struct stream_scratch *free_slot = NULL;
+    for (int i = 0; i < MAX_STREAMS; i++) {
+        if (streams[i].used && same_stream(&streams[i], stream))
+            return &streams[i];
+        if (!streams[i].used && !free_slot)
+            free_slot = &streams[i];
+    }
+    if (free_slot) {
+        memset(free_slot, 0, sizeof *free_slot);
+        free_slot->used = 1;
+        free_slot->stream = stream == cudaStreamLegacy ? NULL : stream;
+        free_slot->thread = pthread_self();
+    }
+    return free_slot;
+}
+
+static size_t rounded_size(size_t bytes)
+{
+    size_t size = MIN_BUFFER;
+    while (size < bytes && size < ((size_t)1 << 62))
+        size <<= 1;
+    return size;
+}
+
+static size_t cap_bytes(void)
+{
+    return (size_t)convbn_cfg.max_device_mb << 20;
+}
+
+/* Replaces slot's buffer of `kind` with one of at least `bytes`; returns it or NULL. */
+static void *grow(struct stream_scratch *slot, enum convbn_scratch kind, size_t bytes)
+{
+    size_t size = rounded_size(bytes);
+    if (size > cap_bytes() || bytes_held - slot->size[kind] + size > cap_bytes())
+        size = bytes; /* an exact fit may still be under the cap */
+    if (bytes_held - slot->size[kind] + size > cap_bytes())
+        return NULL;
+    if (slot->buffer[kind]) {
+        real_cudaFree(slot->buffer[kind]);
+        bytes_held -= slot->size[kind];
+        slot->buffer[kind] = NULL;
+        slot->size[kind] = 0;
+    }
+    void *p = NULL;
+    if (real_cudaMalloc(&p, size) != cudaSuccess || !p)
+        return NULL;
+    slot->buffer[kind] = p;
+    slot->size[kind] = size;
+    bytes_held += size;
+    if (bytes_held > bytes_high_water)
+        bytes_high_water = bytes_held;
+    return p;
+}
+
+void *convbn_scratch(cudaStream_t stream, enum convbn_scratch kind, size_t bytes)
+{
+    void *p = NULL;
+    if (bytes == 0 || !convbn_real_cudart_resolve())
+        return NULL;
+    pthread_mutex_lock(&memory_lock);
+    struct stream_scratch *slot = slot_for(stream);
+    if (slot)
+        p = slot->size[kind] >= bytes ? slot->buffer[kind] : grow(slot, kind, bytes);
+    pthread_mutex_unlock(&memory_lock);
+    return p;
+}
+
+size_t convbn_device_bytes(void)
+{
+    pthread_mutex_lock(&memory_lock);
+    size_t n = bytes_held;
+    pthread_mutex_unlock(&memory_lock);
+    return n;
+}
+
+size_t convbn_device_high_water(void)
+{
+    pthread_mutex_lock(&memory_lock);
+    size_t n = bytes_high_water;
+    pthread_mutex_unlock(&memory_lock);
+    return n;
+}

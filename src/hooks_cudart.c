@@ -1,0 +1,59 @@
+/* Interposers for the CUDA runtime calls that could observe or disturb a pending conv
+ * (include/convbn/cudart_hooks.def): each flushes the pending work its stream could observe
+ * (all of it for device-wide calls), then forwards with the caller's exact arguments, with
+ * the shim's guard held so the runtime's own calls bypass the hooks.  Stream capture is
+ * tracked so that nothing is deferred while a capture is active.  Owns no state. */
+#include "convbn/hooks.h"
+#include "convbn/planner.h"
+#include "convbn/real_cudart.h"
+#include "convbn/shim.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+#define CONVBN_ON(s) (s)
+#define CONVBN_ON_PTSZ(s) ((s) ? (s) : cudaStreamPerThread)
+#define CONVBN_ON_ALL NULL
+#define CONVBN_NO_POST(stream, status) ((void)(stream), (void)(status))
+
+static void convbn_capture_began(cudaStream_t stream, cudaError_t status)
+{
+    (void)stream;
+    if (status == cudaSuccess)
+        convbn_planner_capture(+1);
+}
+
+static void convbn_capture_ended(cudaStream_t stream, cudaError_t status)
+{
+    (void)stream;
+    (void)status; /* the capture ends even when it failed */
+    convbn_planner_capture(-1);
+}
+
+/* Flushes for a runtime call on stream and takes the guard; returns 1 if it took it. */
+static int cuda_work_begin(const char *name, cudaStream_t stream)
+{
+    convbn_init();
+    if (convbn_guard_busy() || convbn_cfg.mode == CONVBN_MODE_OFF)
+        return 0;
+    convbn_guard_enter();
+    convbn_log_call(name, stream);
+    convbn_planner_flush(stream, name);
+    return 1;
+}
+
+#define CONVBN_CUDART(name, params, args, stream_expr, post)                                  \
+    EXPORT cudaError_t name params                                                            \
+    {                                                                                         \
+        if (!real_##name && (convbn_real_cudart_resolve(), !real_##name))                     \
+            return cudaErrorInitializationError;                                              \
+        cudaStream_t work_stream = stream_expr;                                               \
+        int guarded = cuda_work_begin(#name, work_stream);                                    \
+        cudaError_t status = real_##name args;                                                \
+        post(work_stream, status);                                                            \
+        convbn_work_end(guarded);                                                             \
+        return status;                                                                        \
+    }
+#define CONVBN_CUDART_USE(name, params)
+#include "convbn/cudart_hooks.def"
+#undef CONVBN_CUDART
+#undef CONVBN_CUDART_USE
