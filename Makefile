@@ -1,5 +1,6 @@
 # convbn-shim build.  `make` builds the shim and the CPU emulation, `make check` runs every
-# test that needs no GPU, `make demo` shows what the shim finds in a ResNet-style program.
+# test that needs no GPU, `make demo` replays a ResNet-50 trace through the shim and explains
+# the numbers.
 # Outputs: build/libconvbn_shim.so, build/emu/libcudnn.so.9, build/emu/libcudart.so.13.
 # Sanitizer builds: `make asan` (the whole suite under ASan+UBSan, in build/asan/).
 
@@ -159,12 +160,63 @@ e2e-check: all $(E2E_PROGS) $(BUILD)/tests/e2e/libmiddle.so $(BUILD)/tests/libc1
 check: all
 	@$(MAKE) --no-print-directory unit-check emu-check e2e-check
 
-demo: all $(BUILD)/tests/e2e/resnet_seq
+demo: all $(BUILD)/bench/convbn-bench
 	@BUILD=$(BUILD) scripts/demo.sh
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+
+# --- Host-overhead bench (bench/overhead.c, scripts/measure-overhead.sh) ---
+# An ordinary cuDNN program linked like the e2e programs.  `make bench-overhead` runs it
+# under callgrind with and without the shim (budgets: 300 instructions per call that does
+# not pair, 3,000 per fused pair), replays 100,000 pairs for the device high-water mark,
+# and writes the table to $(BUILD)/bench/overhead.txt.  Not part of `check` (valgrind).
+.PHONY: bench-overhead
+$(BUILD)/bench/overhead: bench/overhead.c tests/e2e/e2e_util.h include/convbn/convbn.h \
+                         $(EMU_CUDNN) $(EMU_CUDART)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(EMU_LINK) -ldl -lm
+bench-overhead: all $(BUILD)/bench/overhead
+	@BUILD=$(BUILD) scripts/measure-overhead.sh
+# --- end of host-overhead bench ---
+
+# --- Trace-replay bench (bench/, docs/trace-schema.md) ---
+# bench/convbn-bench replays cuDNN call traces under the shim in baseline, shim and deploy
+# modes (or --summary); it is an ordinary cuDNN program linked like the e2e programs, and
+# json-c parses the traces.  `make bench` replays every bench/traces/*.jsonl and writes the
+# table, CSV and JSON to $(BUILD)/bench/.  `make fuzz` builds the trace reader's libFuzzer
+# target with clang; `check` replays bench/fuzz-corpus/ through the same target built with
+# $(CC) and a small main (no clang needed), and e2e-check runs the bench (tests/e2e/run.sh).
+BENCH := $(BUILD)/bench/convbn-bench
+BENCH_SRCS := $(filter-out bench/overhead.c bench/fuzz_%.c,$(wildcard bench/*.c))
+BENCH_CFLAGS := $(CFLAGS_BASE) -Iinclude $(JSON_CFLAGS)
+BENCH_TRACES := $(wildcard bench/traces/*.jsonl)
+TRACE_READER := bench/trace_reader.c bench/trace.h $(CONFIG_MK)
+FUZZ_CC ?= clang
+.PHONY: bench fuzz trace-reader-check
+$(BENCH): $(BENCH_SRCS) bench/bench.h bench/trace.h include/convbn/convbn.h $(EMU_CUDNN) $(EMU_CUDART)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $(BENCH_SRCS) $(JSON_LIBS) $(EMU_LINK) -ldl -lm
+$(BUILD)/bench/fuzz_corpus_replay: bench/fuzz_trace_reader.c bench/fuzz_replay_main.c $(TRACE_READER)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ bench/fuzz_trace_reader.c bench/fuzz_replay_main.c \
+	      bench/trace_reader.c $(JSON_LIBS)
+$(BUILD)/fuzz/fuzz_trace_reader: bench/fuzz_trace_reader.c $(TRACE_READER)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined $(JSON_CFLAGS) -o $@ \
+	      bench/fuzz_trace_reader.c bench/trace_reader.c $(JSON_LIBS)
+fuzz: $(BUILD)/fuzz/fuzz_trace_reader
+check: trace-reader-check
+trace-reader-check: $(BUILD)/bench/fuzz_corpus_replay
+	@$< bench/fuzz-corpus
+e2e-check: $(BENCH)
+bench: all $(BENCH)
+	@test -n "$(BENCH_TRACES)" || { echo "bench: no bench/traces/*.jsonl" >&2; exit 2; }
+	LD_PRELOAD=$(abspath $(SHIM)) $(BENCH) --csv $(BUILD)/bench/bench.csv \
+	    --json $(BUILD)/bench/bench.json $(BENCH_TRACES) >$(BUILD)/bench/bench.txt; \
+	st=$$?; cat $(BUILD)/bench/bench.txt; exit $$st
+# --- end of trace-replay bench ---
 
 install: $(SHIM)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/convbn

@@ -3,10 +3,11 @@
 # make fragment given as $1 with what it found.  Run by the Makefile before
 # anything is compiled; safe to run by hand: `scripts/deps.sh build/config.mk`.
 #
-# Needs: pkg-config, uthash, libunwind, Check (Debian: pkg-config uthash-dev
-# libunwind-dev check) and the CUDA/cuDNN headers under CUDA_HOME (default
-# /usr/local/cuda).  nvcc is optional: without it the CUDA fold kernel is not
-# built and the shim uses its host twin.
+# Needs: pkg-config, uthash, libunwind, Check, json-c (Debian: pkg-config
+# uthash-dev libunwind-dev check libjson-c-dev; json-c parses traces in the
+# bench) and the CUDA/cuDNN headers under CUDA_HOME (default /usr/local/cuda).
+# nvcc is optional: without it the CUDA fold kernel is not built and the shim
+# uses its host twin.
 set -euo pipefail
 
 out=${1:?usage: scripts/deps.sh OUTPUT.mk}
@@ -21,6 +22,7 @@ declare -A probe=(
   [uthash-dev]=/usr/include/uthash.h
   [libunwind-dev]=/usr/include/libunwind.h
   [check]=/usr/include/check.h
+  [libjson-c-dev]=/usr/include/json-c/json.h
 )
 
 missing=()
@@ -42,7 +44,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-for lib in check libunwind; do
+for lib in check libunwind json-c; do
   pkg-config --exists "$lib" || die "pkg-config does not know $lib (is its -dev package complete?)"
 done
 
@@ -73,6 +75,8 @@ CHECK_CFLAGS := $(pkg-config --cflags check)
 CHECK_LIBS := $(pkg-config --libs check)
 UNWIND_CFLAGS := $(pkg-config --cflags libunwind)
 UNWIND_LIBS := $(pkg-config --libs libunwind)
+JSON_CFLAGS := $(pkg-config --cflags json-c)
+JSON_LIBS := $(pkg-config --libs json-c)
 EOF
 mkdir -p "$(dirname "$out")"
 mv "$tmp" "$out"

@@ -26,7 +26,9 @@ struct conv_entry {
     struct convbn_conv_descs descs; /* first: the public pointer is the entry's address */
     struct conv_key key;
     struct convbn_fused_choice fused;
+    long long workspace[CUDNN_CONVOLUTION_FWD_ALGO_COUNT]; /* per algorithm; -1: not asked */
     int holds;
+    unsigned long last_use;
     UT_hash_handle hh;
 };
 
@@ -34,10 +36,12 @@ struct tensor_entry {
     struct convbn_tensor_geom key;
     cudnnTensorDescriptor_t desc;
     int holds;
+    unsigned long last_use;
     UT_hash_handle hh;
 };
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long use_clock;
 static struct conv_entry *conv_entries;
 static struct tensor_entry *tensor_entries;
 
@@ -128,16 +132,17 @@ static int build_descs(struct convbn_conv_descs *d, const struct conv_key *k)
 /* Evicts the least recently used conv entry nobody holds; returns 0 if one was evicted. */
 static int evict_conv(void)
 {
-    struct conv_entry *e, *tmp;
-    HASH_ITER(hh, conv_entries, e, tmp) {
-        if (e->holds == 0) {
-            HASH_DEL(conv_entries, e);
-            destroy_descs(&e->descs);
-            free(e);
-            return 0;
-        }
-    }
-    return -1;
+    struct conv_entry *e, *tmp, *oldest = NULL;
+    HASH_ITER(hh, conv_entries, e, tmp)
+        if (__atomic_load_n(&e->holds, __ATOMIC_ACQUIRE) == 0 &&
+            (!oldest || e->last_use < oldest->last_use))
+            oldest = e;
+    if (!oldest)
+        return -1;
+    HASH_DEL(conv_entries, oldest);
+    destroy_descs(&oldest->descs);
+    free(oldest);
+    return 0;
 }
 
 static struct conv_entry *insert_conv(const struct conv_key *key)
@@ -148,6 +153,8 @@ static struct conv_entry *insert_conv(const struct conv_key *key)
     if (!e)
         return NULL;
     e->key = *key;
+    for (int i = 0; i < CUDNN_CONVOLUTION_FWD_ALGO_COUNT; i++)
+        e->workspace[i] = -1;
     if (build_descs(&e->descs, key) != 0) {
         free(e);
         return NULL;
@@ -156,7 +163,8 @@ static struct conv_entry *insert_conv(const struct conv_key *key)
     return e;
 }
 
-struct convbn_conv_descs *convbn_descs_acquire(const struct convbn_conv_call *conv)
+struct convbn_conv_descs *convbn_descs_acquire(const struct convbn_conv_call *conv,
+                                               struct convbn_geometry_facts *facts)
 {
     struct conv_key key;
     struct conv_entry *e;
@@ -167,14 +175,16 @@ struct convbn_conv_descs *convbn_descs_acquire(const struct convbn_conv_call *co
     key.conv = conv->conv;
     pthread_mutex_lock(&cache_lock);
     HASH_FIND(hh, conv_entries, &key, sizeof key, e);
-    if (e) { /* most recently used goes last */
-        HASH_DEL(conv_entries, e);
-        HASH_ADD(hh, conv_entries, key, sizeof e->key, e);
-    } else {
+    if (!e)
         e = insert_conv(&key);
+    if (e) {
+        __atomic_add_fetch(&e->holds, 1, __ATOMIC_RELAXED);
+        e->last_use = ++use_clock;
+        facts->fused = e->fused;
+        facts->workspace = conv->algo >= 0 && conv->algo < CUDNN_CONVOLUTION_FWD_ALGO_COUNT
+                               ? e->workspace[conv->algo]
+                               : -1;
     }
-    if (e)
-        e->holds++;
     pthread_mutex_unlock(&cache_lock);
     return e ? &e->descs : NULL;
 }
@@ -182,18 +192,7 @@ struct convbn_conv_descs *convbn_descs_acquire(const struct convbn_conv_call *co
 void convbn_descs_release(struct convbn_conv_descs *descs)
 {
     struct conv_entry *e = (struct conv_entry *)descs;
-    pthread_mutex_lock(&cache_lock);
-    e->holds--;
-    pthread_mutex_unlock(&cache_lock);
-}
-
-struct convbn_fused_choice convbn_descs_fused(const struct convbn_conv_descs *descs)
-{
-    const struct conv_entry *e = (const struct conv_entry *)descs;
-    pthread_mutex_lock(&cache_lock);
-    struct convbn_fused_choice choice = e->fused;
-    pthread_mutex_unlock(&cache_lock);
-    return choice;
+    __atomic_sub_fetch(&e->holds, 1, __ATOMIC_RELEASE);
 }
 
 void convbn_descs_set_fused(struct convbn_conv_descs *descs, enum convbn_fused_state state,
@@ -207,18 +206,35 @@ void convbn_descs_set_fused(struct convbn_conv_descs *descs, enum convbn_fused_s
     pthread_mutex_unlock(&cache_lock);
 }
 
+int convbn_descs_workspace(struct convbn_conv_descs *descs, cudnnHandle_t handle, int algo,
+                           size_t *bytes)
+{
+    struct conv_entry *e = (struct conv_entry *)descs;
+    size_t ws = 0;
+    if (algo < 0 || algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT ||
+        real_cudnnGetConvolutionForwardWorkspaceSize(handle, descs->x, descs->w, descs->conv,
+                                                     descs->y, (cudnnConvolutionFwdAlgo_t)algo,
+                                                     &ws) != CUDNN_STATUS_SUCCESS)
+        return -1;
+    pthread_mutex_lock(&cache_lock);
+    e->workspace[algo] = (long long)ws;
+    pthread_mutex_unlock(&cache_lock);
+    *bytes = ws;
+    return 0;
+}
+
 static int evict_tensor(void)
 {
-    struct tensor_entry *e, *tmp;
-    HASH_ITER(hh, tensor_entries, e, tmp) {
-        if (e->holds == 0) {
-            HASH_DEL(tensor_entries, e);
-            real_cudnnDestroyTensorDescriptor(e->desc);
-            free(e);
-            return 0;
-        }
-    }
-    return -1;
+    struct tensor_entry *e, *tmp, *oldest = NULL;
+    HASH_ITER(hh, tensor_entries, e, tmp)
+        if (e->holds == 0 && (!oldest || e->last_use < oldest->last_use))
+            oldest = e;
+    if (!oldest)
+        return -1;
+    HASH_DEL(tensor_entries, oldest);
+    real_cudnnDestroyTensorDescriptor(oldest->desc);
+    free(oldest);
+    return 0;
 }
 
 static struct tensor_entry *insert_tensor(const struct convbn_tensor_geom *key)
@@ -243,14 +259,12 @@ cudnnTensorDescriptor_t convbn_tensor_desc_acquire(const struct convbn_tensor_ge
     struct tensor_entry *e;
     pthread_mutex_lock(&cache_lock);
     HASH_FIND(hh, tensor_entries, t, sizeof *t, e);
-    if (e) {
-        HASH_DEL(tensor_entries, e);
-        HASH_ADD(hh, tensor_entries, key, sizeof e->key, e);
-    } else {
+    if (!e)
         e = insert_tensor(t);
-    }
-    if (e)
+    if (e) {
         e->holds++;
+        e->last_use = ++use_clock;
+    }
     pthread_mutex_unlock(&cache_lock);
     return e ? e->desc : NULL;
 }

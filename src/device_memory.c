@@ -14,7 +14,6 @@
 #define MIN_BUFFER (1u << 20)
 
 struct stream_scratch {
-    int used;
     cudaStream_t stream;
     pthread_t thread; /* distinguishes cudaStreamPerThread of different threads */
     void *buffer[CONVBN_SCRATCH_KINDS];
@@ -23,6 +22,7 @@ struct stream_scratch {
 
 static pthread_mutex_t memory_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct stream_scratch streams[MAX_STREAMS];
+static int streams_seen; /* streams[0, streams_seen) are in use; slots are never released */
 static size_t bytes_held, bytes_high_water;
 
 static int same_stream(const struct stream_scratch *s, cudaStream_t stream)
@@ -35,20 +35,16 @@ static int same_stream(const struct stream_scratch *s, cudaStream_t stream)
 
 static struct stream_scratch *slot_for(cudaStream_t stream)
 {
-    struct stream_scratch *free_slot = NULL;
-    for (int i = 0; i < MAX_STREAMS; i++) {
-        if (streams[i].used && same_stream(&streams[i], stream))
+    for (int i = 0; i < streams_seen; i++)
+        if (same_stream(&streams[i], stream))
             return &streams[i];
-        if (!streams[i].used && !free_slot)
-            free_slot = &streams[i];
-    }
-    if (free_slot) {
-        memset(free_slot, 0, sizeof *free_slot);
-        free_slot->used = 1;
-        free_slot->stream = stream == cudaStreamLegacy ? NULL : stream;
-        free_slot->thread = pthread_self();
-    }
-    return free_slot;
+    if (streams_seen == MAX_STREAMS)
+        return NULL;
+    struct stream_scratch *slot = &streams[streams_seen++];
+    memset(slot, 0, sizeof *slot);
+    slot->stream = stream == cudaStreamLegacy ? NULL : stream;
+    slot->thread = pthread_self();
+    return slot;
 }
 
 static size_t rounded_size(size_t bytes)
@@ -89,10 +85,19 @@ static void *grow(struct stream_scratch *slot, enum convbn_scratch kind, size_t 
     return p;
 }
 
+/* Returns 1 once the real cudaMalloc/cudaFree/cudaMemcpy are known to exist. */
+static int runtime_found(void)
+{
+    static int found;
+    if (!__atomic_load_n(&found, __ATOMIC_ACQUIRE) && convbn_real_cudart_resolve())
+        __atomic_store_n(&found, 1, __ATOMIC_RELEASE);
+    return __atomic_load_n(&found, __ATOMIC_ACQUIRE);
+}
+
 void *convbn_scratch(cudaStream_t stream, enum convbn_scratch kind, size_t bytes)
 {
     void *p = NULL;
-    if (bytes == 0 || !convbn_real_cudart_resolve())
+    if (bytes == 0 || !runtime_found())
         return NULL;
     pthread_mutex_lock(&memory_lock);
     struct stream_scratch *slot = slot_for(stream);
@@ -100,6 +105,24 @@ void *convbn_scratch(cudaStream_t stream, enum convbn_scratch kind, size_t bytes
         p = slot->size[kind] >= bytes ? slot->buffer[kind] : grow(slot, kind, bytes);
     pthread_mutex_unlock(&memory_lock);
     return p;
+}
+
+int convbn_scratch_set(cudaStream_t stream, const size_t bytes[CONVBN_SCRATCH_KINDS],
+                       void *out[CONVBN_SCRATCH_KINDS])
+{
+    int ok = runtime_found();
+    pthread_mutex_lock(&memory_lock);
+    struct stream_scratch *slot = ok ? slot_for(stream) : NULL;
+    for (int k = 0; k < CONVBN_SCRATCH_KINDS && slot; k++) {
+        out[k] = NULL;
+        if (bytes[k] == 0)
+            continue;
+        out[k] = slot->size[k] >= bytes[k] ? slot->buffer[k] : grow(slot, (enum convbn_scratch)k, bytes[k]);
+        if (!out[k])
+            slot = NULL;
+    }
+    pthread_mutex_unlock(&memory_lock);
+    return slot ? 0 : -1;
 }
 
 size_t convbn_device_bytes(void)

@@ -103,7 +103,7 @@ static void fold_args(struct convbn_fold_args *a, const struct convbn_pending *p
     a->b_out = b_out;
     a->b_type = c->y.type;
     a->k = (int)k;
-    a->per_k = (long long)(convbn_filter_bytes(&c->w) / convbn_type_size(c->w.type)) / k;
+    a->per_k = (long long)(c->w_bytes / convbn_type_size(c->w.type)) / k;
     a->eps = (float)bn->eps;
     a->conv_alpha = (float)c->alpha;
     a->bn_alpha = (float)bn->alpha;
@@ -116,14 +116,11 @@ struct fused_call {
     const void *w, *b;
 };
 
-static cudnnStatus_t run_fused(const struct fused_call *f, int algo, size_t ws_size)
+static cudnnStatus_t run_fused(const struct fused_call *f, int algo, void *ws, size_t ws_size)
 {
     const struct convbn_conv_call *c = &f->p->conv;
     const struct convbn_conv_descs *d = f->p->descs;
     const float one = 1.0f, zero = 0.0f;
-    void *ws = ws_size ? convbn_scratch(c->stream, CONVBN_SCRATCH_WORKSPACE, ws_size) : NULL;
-    if (ws_size && !ws)
-        return CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
     return real_cudnnConvolutionBiasActivationForward(
         f->bn->handle, &one, d->x, c->x_ptr, d->w, f->w, d->conv, (cudnnConvolutionFwdAlgo_t)algo,
         ws, ws_size, &zero, f->z, f->bn->y_ptr, d->bias, f->b, d->identity, f->z, f->bn->y_ptr);
@@ -156,7 +153,10 @@ static cudnnStatus_t choose_and_run(const struct fused_call *f)
                                                          (cudnnConvolutionFwdAlgo_t)order[i],
                                                          &ws) != CUDNN_STATUS_SUCCESS)
             continue;
-        st = run_fused(f, order[i], ws);
+        void *buffer = ws ? convbn_scratch(f->p->conv.stream, CONVBN_SCRATCH_WORKSPACE, ws) : NULL;
+        if (ws && !buffer)
+            break;
+        st = run_fused(f, order[i], buffer, ws);
         if (st == CUDNN_STATUS_SUCCESS) {
             convbn_descs_set_fused(p->descs, CONVBN_FUSED_OK, order[i], ws);
             return st;
@@ -168,36 +168,34 @@ static cudnnStatus_t choose_and_run(const struct fused_call *f)
     return st;
 }
 
-static enum convbn_reason fold_and_run(struct fused_call *f, struct convbn_fold_args *args)
-{
-    struct convbn_fused_choice choice = convbn_descs_fused(f->p->descs);
-    if (choice.state == CONVBN_FUSED_FAILED)
-        return CONVBN_REASON_FUSED_ERROR;
-    if (convbn_fold_run(args, f->p->conv.stream) != 0)
-        return CONVBN_REASON_FUSED_ERROR;
-    cudnnStatus_t st = choice.state == CONVBN_FUSED_OK
-                           ? run_fused(f, choice.algo, choice.workspace)
-                           : choose_and_run(f);
-    return st == CUDNN_STATUS_SUCCESS ? CONVBN_FUSABLE : CONVBN_REASON_FUSED_ERROR;
-}
-
 enum convbn_reason convbn_exec_fused(const struct convbn_pending *p,
                                      const struct convbn_bn_call *bn)
 {
     const struct convbn_conv_call *c = &p->conv;
+    struct convbn_fused_choice choice = p->fused;
+    size_t bytes[CONVBN_SCRATCH_KINDS] = {0};
+    void *scratch[CONVBN_SCRATCH_KINDS];
     struct convbn_fold_args args;
-    void *w = convbn_scratch(c->stream, CONVBN_SCRATCH_WEIGHTS, convbn_filter_bytes(&c->w));
-    void *b = convbn_scratch(c->stream, CONVBN_SCRATCH_BIAS,
-                             (size_t)c->y.dims[1] * convbn_type_size(c->y.type));
-    if (!w || !b)
+    if (choice.state == CONVBN_FUSED_FAILED)
+        return CONVBN_REASON_FUSED_ERROR;
+    bytes[CONVBN_SCRATCH_WEIGHTS] = c->w_bytes;
+    bytes[CONVBN_SCRATCH_BIAS] = (size_t)c->y.dims[1] * convbn_type_size(c->y.type);
+    if (choice.state == CONVBN_FUSED_OK)
+        bytes[CONVBN_SCRATCH_WORKSPACE] = choice.workspace;
+    if (convbn_scratch_set(c->stream, bytes, scratch) != 0)
         return CONVBN_REASON_MEMORY_CAP;
     int same_out = convbn_tensor_same(&bn->y, &c->y);
-    struct fused_call f = {p, bn, same_out ? p->descs->y : convbn_tensor_desc_acquire(&bn->y), w, b};
+    struct fused_call f = {p, bn, same_out ? p->descs->y : convbn_tensor_desc_acquire(&bn->y),
+                           scratch[CONVBN_SCRATCH_WEIGHTS], scratch[CONVBN_SCRATCH_BIAS]};
     if (!f.z)
         return CONVBN_REASON_UNSUPPORTED;
-    fold_args(&args, p, bn, w, b);
-    enum convbn_reason reason = fold_and_run(&f, &args);
+    fold_args(&args, p, bn, scratch[CONVBN_SCRATCH_WEIGHTS], scratch[CONVBN_SCRATCH_BIAS]);
+    cudnnStatus_t st = CUDNN_STATUS_EXECUTION_FAILED;
+    if (convbn_fold_run(&args, c->stream) == 0)
+        st = choice.state == CONVBN_FUSED_OK
+                 ? run_fused(&f, choice.algo, scratch[CONVBN_SCRATCH_WORKSPACE], choice.workspace)
+                 : choose_and_run(&f);
     if (!same_out)
         convbn_tensor_desc_release(f.z);
-    return reason;
+    return st == CUDNN_STATUS_SUCCESS ? CONVBN_FUSABLE : CONVBN_REASON_FUSED_ERROR;
 }

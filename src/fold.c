@@ -29,13 +29,11 @@ int convbn_fold_check(const struct convbn_fold_args *a)
 
 int convbn_fold_run(const struct convbn_fold_args *a, void *stream)
 {
-    if (convbn_fold_check(a) != 0)
-        return -1;
     switch (convbn_fold_cuda_state()) {
     case CONVBN_FOLD_CUDA_ABSENT:
-        return convbn_fold_host(a);
+        return convbn_fold_host(a); /* checks the arguments itself */
     case CONVBN_FOLD_CUDA_READY:
-        return convbn_fold_cuda_run(a, stream);
+        return convbn_fold_check(a) == 0 ? convbn_fold_cuda_run(a, stream) : -1;
     default:
         return -1;
     }

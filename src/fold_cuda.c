@@ -39,13 +39,24 @@ static unsigned n_contexts, next_victim;
 
 /* Opens the loaded libcuda and resolves the driver functions, once libcuda is there.  Called
  * with the lock held.  Returns 1 when libcuda is loaded, 0 when it is not. */
+/* Opens the already loaded libcuda.so.1, once; a miss is remembered for the life of the
+ * process.  That is safe: a fold only follows a convolution the program already ran, so a
+ * process on a real GPU has loaded the driver before its first fold, and a process without
+ * it (the CPU emulation) never gets device memory that the host twin could not touch.
+ * Returns 1 when the driver is open.  Called with the lock held. */
+static int driver_missing; /* set once, read without the lock */
+
 static int open_driver(void)
 {
     if (drv.opened)
         return 1;
-    void *lib = dlopen("libcuda.so.1", RTLD_NOLOAD | RTLD_LAZY);
-    if (!lib)
+    if (__atomic_load_n(&driver_missing, __ATOMIC_RELAXED))
         return 0;
+    void *lib = dlopen("libcuda.so.1", RTLD_NOLOAD | RTLD_LAZY);
+    if (!lib) {
+        __atomic_store_n(&driver_missing, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
     drv.ctx_get_current = (__typeof__(drv.ctx_get_current))dlsym(lib, "cuCtxGetCurrent");
     drv.ctx_get_id = (__typeof__(drv.ctx_get_id))dlsym(lib, "cuCtxGetId");
     drv.module_load_data = (__typeof__(drv.module_load_data))dlsym(lib, "cuModuleLoadData");
@@ -102,6 +113,8 @@ static struct context_entry *context_entry(CUcontext ctx)
 enum convbn_fold_cuda_state convbn_fold_cuda_state(void)
 {
     enum convbn_fold_cuda_state state = CONVBN_FOLD_CUDA_UNUSABLE;
+    if (__atomic_load_n(&driver_missing, __ATOMIC_RELAXED))
+        return CONVBN_FOLD_CUDA_ABSENT; /* the common case under the emulation: no lock */
     pthread_mutex_lock(&fold_cuda_lock);
     if (!open_driver())
         state = CONVBN_FOLD_CUDA_ABSENT;

@@ -19,13 +19,16 @@ static int overlaps(const void *a, size_t a_bytes, const void *b, size_t b_bytes
     return a && b && a0 < b0 + b_bytes && b0 < a0 + a_bytes;
 }
 
-/* Returns 1 if the BN output overlaps an input of the pending conv. */
+/* Returns 1 if the BN output overlaps an input of the pending conv.  A BN writing in place
+ * over the conv output cannot: cuDNN's convolution forbids y overlapping its inputs. */
 static int output_aliases_input(const struct convbn_pending *p, const struct convbn_bn_call *bn)
 {
     const struct convbn_conv_call *c = &p->conv;
+    if (bn->y_ptr == c->y_ptr && convbn_tensor_same(&bn->y, &c->y))
+        return 0;
     size_t out = convbn_tensor_span_bytes(&bn->y);
     return overlaps(bn->y_ptr, out, c->x_ptr, convbn_tensor_span_bytes(&c->x)) ||
-           overlaps(bn->y_ptr, out, c->w_ptr, convbn_filter_bytes(&c->w)) ||
+           overlaps(bn->y_ptr, out, c->w_ptr, c->w_bytes) ||
            (c->bias_ptr && overlaps(bn->y_ptr, out, c->bias_ptr, convbn_tensor_span_bytes(&c->bias)));
 }
 

@@ -1,17 +1,26 @@
 /* What every hook file shares: the decision to inspect a call, the stream behind a cuDNN
- * handle, per-call logging, and the flush before a call that issues GPU work (DESIGN.md
- * section 5).  Owns no state; the planner owns the pending work it flushes. */
+ * handle, per-call logging, the flush before a call that issues GPU work (DESIGN.md
+ * section 5) and the trace record of such a call when nothing describes it better.  Owns no
+ * state; the planner owns the pending work it flushes, the recorder the trace. */
+#include <string.h>
+
 #include "convbn/hooks.h"
 #include "convbn/log.h"
 #include "convbn/planner.h"
 #include "convbn/real.h"
 #include "convbn/shim.h"
+#include "convbn/trace.h"
 
 int convbn_hook_inspecting(void)
 {
-    convbn_init();
-    return !convbn_guard_busy() && convbn_cfg.mode != CONVBN_MODE_OFF &&
-           convbn_real_cudnn_resolve();
+    static int ready; /* set once the shim is initialised and the getters are found */
+    if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
+        convbn_init();
+        if (!convbn_real_cudnn_resolve())
+            return 0;
+        __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+    }
+    return !convbn_guard_busy() && convbn_cfg.mode != CONVBN_MODE_OFF;
 }
 
 cudaStream_t convbn_stream_of(cudnnHandle_t handle)
@@ -36,13 +45,40 @@ cudaStream_t convbn_before_gpu_work(const char *name, cudnnHandle_t handle)
     return stream;
 }
 
-int convbn_work_begin(const char *trigger, cudnnHandle_t handle)
+/* Like convbn_before_gpu_work, but skips the stream lookup when nothing is pending. */
+static void flush_for_work(const char *name, cudnnHandle_t handle)
+{
+    if (convbn_planner_idle() && convbn_cfg.log_level < 2)
+        return;
+    convbn_before_gpu_work(name, handle);
+}
+
+int convbn_work_enter(const char *trigger, cudnnHandle_t handle)
 {
     if (!convbn_hook_inspecting())
         return 0;
     convbn_guard_enter();
-    convbn_before_gpu_work(trigger, handle);
+    flush_for_work(trigger, handle);
     return 1;
+}
+
+/* Records a call whose work the trace does not describe (it flushes on replay). */
+static void trace_opaque(const char *name, cudnnHandle_t handle)
+{
+    struct convbn_trace_op op = {
+        .kind = CONVBN_TRACE_OPAQUE,
+        .api = strncmp(name, "cudnnBackend", 12) == 0 ? CONVBN_API_BACKEND : CONVBN_API_LEGACY,
+        .name = name,
+        .stream = handle ? convbn_stream_of(handle) : NULL};
+    convbn_trace_record(&op);
+}
+
+int convbn_work_begin(const char *trigger, cudnnHandle_t handle)
+{
+    int guarded = convbn_work_enter(trigger, handle);
+    if (guarded && convbn_tracing())
+        trace_opaque(trigger, handle);
+    return guarded;
 }
 
 void convbn_work_end(int guarded)

@@ -1,7 +1,8 @@
 /* Interposers for the legacy cuDNN calls that take part in pairing: convolution forward
  * (plain and bias-activation), BatchNorm inference, the conv-bias add, and cudnnDestroy.
- * Each hook snapshots what the planner needs, tells the planner, and forwards to the real
- * function with the caller's exact arguments; it never changes a result (observe mode).
+ * Each hook snapshots what the planner needs, records the call as the program issued it
+ * when tracing, tells the planner, and forwards to the real function with the caller's
+ * exact arguments; it never changes a result (observe mode).
  * These are the `custom` entries of src/cudnn_calls.list; every other cuDNN function gets a
  * generated pass-through wrapper (scripts/gen-cudnn-hooks.py writes both the wrappers and
  * the one list of functions, build/gen/cudnn_hooks.def).  This file only implements them. */
@@ -13,11 +14,30 @@
 #include "convbn/real.h"
 #include "convbn/shim.h"
 #include "convbn/stats.h"
+#include "convbn/trace.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
 /* Returns 1 when the real function for a hook was found (resolving on first use). */
-#define REAL_FOUND(name) (convbn_real_cudnn_resolve(), real_##name != NULL)
+#define REAL_FOUND(name) (real_##name || (convbn_real_cudnn_resolve(), real_##name))
+
+/* Records a forward convolution (opaque when its descriptors could not be read); z is
+ * bias-activation's z operand, NULL for a plain convolution. */
+static void trace_conv(const struct convbn_conv_call *c, int known, const char *name,
+                       const struct convbn_trace_tensor *z, const void *caller)
+{
+    struct convbn_trace_op op = {
+        .kind = !known ? CONVBN_TRACE_OPAQUE
+                : z    ? CONVBN_TRACE_CONV_BIAS_ACT
+                       : CONVBN_TRACE_CONV_FWD,
+        .api = c->api, .name = name, .stream = c->stream, .caller = caller,
+        .x = {c->x, c->x_ptr}, .w = {c->w, c->w_ptr}, .y = {c->y, c->y_ptr},
+        .bias = {c->bias, c->bias_ptr}, .conv = c->conv, .algo = c->algo, .alpha = c->alpha,
+        .beta = c->beta, .alpha2 = c->alpha2, .activation = c->activation};
+    if (z)
+        op.z = *z;
+    convbn_trace_record(&op);
+}
 
 static int snapshot_conv(struct convbn_conv_call *c, cudnnHandle_t handle, cudaStream_t stream,
                          cudnnTensorDescriptor_t x_desc, const void *x,
@@ -32,11 +52,11 @@ static int snapshot_conv(struct convbn_conv_call *c, cudnnHandle_t handle, cudaS
     c->x_ptr = x;
     c->w_ptr = w;
     c->y_ptr = y;
-    return convbn_snapshot_tensor(x_desc, &c->x) || convbn_snapshot_filter(w_desc, &c->w) ||
-                   convbn_snapshot_conv(conv_desc, &c->conv) ||
-                   convbn_snapshot_tensor(y_desc, &c->y)
-               ? -1
-               : 0;
+    if (convbn_snapshot_tensor(x_desc, &c->x) || convbn_snapshot_filter(w_desc, &c->w) ||
+        convbn_snapshot_conv(conv_desc, &c->conv) || convbn_snapshot_tensor(y_desc, &c->y))
+        return -1;
+    c->w_bytes = convbn_filter_bytes(&c->w);
+    return 0;
 }
 
 EXPORT cudnnStatus_t cudnnConvolutionForward(
@@ -61,6 +81,8 @@ EXPORT cudnnStatus_t cudnnConvolutionForward(
         conv.alpha = convbn_read_scalar(alpha, conv.y.type);
         conv.beta = convbn_read_scalar(beta, conv.y.type);
     }
+    if (convbn_tracing())
+        trace_conv(&conv, known, "cudnnConvolutionForward", NULL, __builtin_return_address(0));
     if (!known || !convbn_planner_offer(&conv, workSpaceSizeInBytes, &why_not)) {
         st = real_cudnnConvolutionForward(handle, alpha, xDesc, x, wDesc, w, convDesc, algo,
                                           workSpace, workSpaceSizeInBytes, beta, yDesc, y);
@@ -111,6 +133,11 @@ EXPORT cudnnStatus_t cudnnConvolutionBiasActivationForward(
     cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
     if (known)
         conv.alpha = convbn_read_scalar(alpha1, conv.y.type);
+    if (convbn_tracing()) {
+        struct convbn_trace_tensor zt = {.buf = z};
+        trace_conv(&conv, known && convbn_trace_tensor_of(zDesc, z, &zt) == 0,
+                   "cudnnConvolutionBiasActivationForward", &zt, __builtin_return_address(0));
+    }
     if (!known || !convbn_planner_offer(&conv, workSpaceSizeInBytes, &why_not)) {
         st = real_cudnnConvolutionBiasActivationForward(
             handle, alpha1, xDesc, x, wDesc, w, convDesc, algo, workSpace, workSpaceSizeInBytes,
@@ -120,6 +147,18 @@ EXPORT cudnnStatus_t cudnnConvolutionBiasActivationForward(
     }
     convbn_guard_leave();
     return st;
+}
+
+/* Records a BatchNorm inference (opaque when its descriptors could not be read). */
+static void trace_bn_inference(const struct convbn_bn_call *bn, int known, const void *caller)
+{
+    struct convbn_trace_op op = {
+        .kind = known ? CONVBN_TRACE_BN_INFERENCE : CONVBN_TRACE_OPAQUE, .api = bn->api,
+        .name = "cudnnBatchNormalizationForwardInference", .stream = bn->stream,
+        .caller = caller, .mode = bn->mode, .x = {bn->x, bn->x_ptr}, .y = {bn->y, bn->y_ptr},
+        .params = {bn->params, NULL}, .scale = bn->scale, .bn_bias = bn->bias, .mean = bn->mean,
+        .var = bn->var, .eps = bn->eps, .alpha = bn->alpha, .beta = bn->beta};
+    convbn_trace_record(&op);
 }
 
 static int snapshot_bn(struct convbn_bn_call *bn, const void *alpha, const void *beta,
@@ -154,7 +193,10 @@ EXPORT cudnnStatus_t cudnnBatchNormalizationForwardInference(
     convbn_log_call("cudnnBatchNormalizationForwardInference", bn.stream);
     cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
     int fused = 0;
-    if (snapshot_bn(&bn, alpha, beta, xDesc, yDesc, bnScaleBiasMeanVarDesc) == 0)
+    int known = snapshot_bn(&bn, alpha, beta, xDesc, yDesc, bnScaleBiasMeanVarDesc) == 0;
+    if (convbn_tracing())
+        trace_bn_inference(&bn, known, __builtin_return_address(0));
+    if (known)
         fused = convbn_fuse_bn(&bn);
     else
         convbn_planner_flush(bn.stream, "cudnnBatchNormalizationForwardInference");
@@ -177,6 +219,21 @@ static int is_bias_add(const void *alpha, cudnnTensorDescriptor_t a_desc, const 
            convbn_read_scalar(beta, c->type) == 1.0;
 }
 
+/* Records C = alpha * A + beta * C (opaque when its descriptors could not be read). */
+static void trace_add_tensor(cudaStream_t stream, const void *alpha, cudnnTensorDescriptor_t a_desc,
+                             const void *a, const void *beta, cudnnTensorDescriptor_t c_desc,
+                             void *c, const void *caller)
+{
+    struct convbn_trace_op op = {.kind = CONVBN_TRACE_ADD_TENSOR, .api = CONVBN_API_LEGACY,
+                                 .name = "cudnnAddTensor", .stream = stream, .caller = caller};
+    if (!alpha || !beta || convbn_trace_tensor_of(a_desc, a, &op.a) ||
+        convbn_trace_tensor_of(c_desc, c, &op.c))
+        op.kind = CONVBN_TRACE_OPAQUE;
+    op.alpha = convbn_read_scalar(alpha, op.c.geom.type);
+    op.beta = convbn_read_scalar(beta, op.c.geom.type);
+    convbn_trace_record(&op);
+}
+
 /* C = alpha * A + beta * C.  Caffe adds the conv bias this way before its BN: a per-channel
  * bias onto the pending conv's output is absorbed into the pending conv. */
 EXPORT cudnnStatus_t cudnnAddTensor(cudnnHandle_t handle, const void *alpha,
@@ -185,13 +242,17 @@ EXPORT cudnnStatus_t cudnnAddTensor(cudnnHandle_t handle, const void *alpha,
 {
     if (!REAL_FOUND(cudnnAddTensor))
         return CUDNN_STATUS_NOT_INITIALIZED;
-    if (!convbn_hook_inspecting())
+    /* Nothing pending and nothing to record: an add cannot pair, forward it at once. */
+    if (!convbn_hook_inspecting() || (convbn_planner_idle() && !convbn_tracing() &&
+                                      convbn_cfg.log_level < 2))
         return real_cudnnAddTensor(handle, alpha, aDesc, A, beta, cDesc, C);
     convbn_guard_enter();
     cudaStream_t stream = convbn_stream_of(handle);
     struct convbn_tensor_geom a, c;
     enum convbn_absorb absorbed = CONVBN_ABSORB_NONE;
     convbn_log_call("cudnnAddTensor", stream);
+    if (convbn_tracing())
+        trace_add_tensor(stream, alpha, aDesc, A, beta, cDesc, C, __builtin_return_address(0));
     if (is_bias_add(alpha, aDesc, beta, cDesc, &a, &c))
         absorbed = convbn_planner_absorb_bias(stream, C, &c, A, &a, "cudnnAddTensor");
     else

@@ -1,14 +1,12 @@
-/* The planner: one pending conv per stream (uthash keyed by stream; cudaStreamLegacy is the
- * NULL stream and cudaStreamPerThread is distinct per thread), the decision to defer a conv,
- * the match with the inference BN that consumes its output, the absorption of a Caffe-style
- * bias add, and the conservative flush rule (DESIGN.md sections 3 and 5).  Slots come from
- * a fixed pool, so the table is bounded and nothing is allocated per call.  Owns the
- * candidate table; runs deferred convs only through the executor, outside its lock. */
+/* The planner: one pending conv per stream (cudaStreamLegacy is the NULL stream and
+ * cudaStreamPerThread is distinct per thread), the decision to defer a conv, the match with
+ * the inference BN that consumes its output, the absorption of a Caffe-style bias add, and
+ * the conservative flush rule (DESIGN.md sections 3 and 5).  Candidates live in a fixed,
+ * compact array searched linearly (a program has a handful of streams), so the table is
+ * bounded and nothing is allocated per call.  Owns the candidate table; runs deferred convs
+ * only through the executor, outside its lock. */
 #include <pthread.h>
 #include <string.h>
-
-#include "convbn/hash.h"
-#include <uthash.h>
 
 #include "convbn/device_memory.h"
 #include "convbn/executor.h"
@@ -28,15 +26,12 @@ struct stream_key {
 struct candidate {
     struct stream_key key;
     struct convbn_pending pending;
-    UT_hash_handle hh;
 };
 
 static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct candidate pool[MAX_CANDIDATES];
-static struct candidate *free_list[MAX_CANDIDATES];
-static int free_count = -1; /* -1: pool not yet threaded onto the free list */
-static struct candidate *by_stream;
-static int candidate_count; /* read without the lock for the idle fast path */
+static struct candidate candidates[MAX_CANDIDATES]; /* [0, used) are live */
+static int used;
+static int candidate_count; /* mirror of `used`, read without the lock for the idle fast path */
 static int captures_active;
 
 static int is_legacy(cudaStream_t s)
@@ -54,45 +49,50 @@ static struct stream_key key_of(cudaStream_t s)
     return key;
 }
 
+static int same_key(const struct stream_key *a, const struct stream_key *b)
+{
+    return a->stream == b->stream && pthread_equal(a->thread, b->thread);
+}
+
 static struct candidate *find(cudaStream_t s)
 {
     struct stream_key key = key_of(s);
-    struct candidate *c;
-    HASH_FIND(hh, by_stream, &key, sizeof key, c);
-    return c;
+    for (int i = 0; i < used; i++)
+        if (same_key(&candidates[i].key, &key))
+            return &candidates[i];
+    return NULL;
 }
 
 /* Removes c from the table, copying its pending record to *out. */
 static void take(struct candidate *c, struct convbn_pending *out)
 {
     *out = c->pending;
-    HASH_DEL(by_stream, c);
-    free_list[free_count++] = c;
-    __atomic_store_n(&candidate_count, (int)HASH_COUNT(by_stream), __ATOMIC_RELAXED);
+    if (c != &candidates[--used])
+        *c = candidates[used];
+    __atomic_store_n(&candidate_count, used, __ATOMIC_RELAXED);
 }
 
-static struct candidate *acquire_slot(void)
+/* Makes conv its stream's candidate with the given state; returns 0, or -1 when the table
+ * is full or the stream already has one.  Builds the record in place: no copies on the way. */
+static int insert(const struct convbn_conv_call *conv, int deferred, enum convbn_reason reason,
+                  const struct convbn_pending *resources)
 {
-    if (free_count < 0) {
-        for (free_count = 0; free_count < MAX_CANDIDATES; free_count++)
-            free_list[free_count] = &pool[MAX_CANDIDATES - 1 - free_count];
-    }
-    return free_count > 0 ? free_list[--free_count] : NULL;
-}
-
-/* Inserts p as its stream's candidate; returns 0, or -1 when the pool is exhausted. */
-static int insert(const struct convbn_pending *p)
-{
+    int inserted = 0;
     pthread_mutex_lock(&planner_lock);
-    struct candidate *c = find(p->conv.stream) ? NULL : acquire_slot();
-    if (c) {
-        c->key = key_of(p->conv.stream);
-        c->pending = *p;
-        HASH_ADD(hh, by_stream, key, sizeof c->key, c);
-        __atomic_store_n(&candidate_count, (int)HASH_COUNT(by_stream), __ATOMIC_RELAXED);
+    if (used < MAX_CANDIDATES && !find(conv->stream)) {
+        struct candidate *c = &candidates[used];
+        c->key = key_of(conv->stream);
+        c->pending.conv = *conv;
+        c->pending.deferred = deferred;
+        c->pending.reason = reason;
+        c->pending.descs = resources ? resources->descs : NULL;
+        c->pending.workspace_size = resources ? resources->workspace_size : 0;
+        c->pending.fused = resources ? resources->fused : (struct convbn_fused_choice){0};
+        __atomic_store_n(&candidate_count, ++used, __ATOMIC_RELAXED);
+        inserted = 1;
     }
     pthread_mutex_unlock(&planner_lock);
-    return c ? 0 : -1;
+    return inserted ? 0 : -1;
 }
 
 void convbn_planner_finish(struct convbn_pending *p, const char *trigger)
@@ -113,14 +113,12 @@ typedef int (*candidate_filter)(const struct candidate *c, const void *ctx);
 /* Takes one candidate accepted by filter out of the table; returns 1 if one was taken. */
 static int take_one(candidate_filter filter, const void *ctx, struct convbn_pending *out)
 {
-    struct candidate *c, *tmp;
     int taken = 0;
     pthread_mutex_lock(&planner_lock);
-    HASH_ITER(hh, by_stream, c, tmp) {
-        if (filter(c, ctx)) {
-            take(c, out);
+    for (int i = 0; i < used && !taken; i++) {
+        if (filter(&candidates[i], ctx)) {
+            take(&candidates[i], out);
             taken = 1;
-            break;
         }
     }
     pthread_mutex_unlock(&planner_lock);
@@ -140,7 +138,7 @@ static int observable_from(const struct candidate *c, const void *ctx)
     const struct stream_key *key = ctx;
     if (key->stream == NULL || c->key.stream == NULL)
         return 1; /* the legacy default stream synchronises with every blocking stream */
-    return memcmp(&c->key, key, sizeof *key) == 0;
+    return same_key(&c->key, key);
 }
 
 static int any_candidate(const struct candidate *c, const void *ctx)
@@ -184,15 +182,19 @@ void convbn_planner_capture(int delta)
 static enum convbn_reason secure_resources(const struct convbn_conv_call *conv,
                                            size_t program_workspace, struct convbn_pending *p)
 {
+    struct convbn_geometry_facts facts;
     size_t ws = 0;
     if (__atomic_load_n(&captures_active, __ATOMIC_RELAXED) > 0)
         return CONVBN_REASON_CAPTURE;
-    if (!conv->x_ptr || !conv->w_ptr || !conv->y_ptr || !(p->descs = convbn_descs_acquire(conv)))
+    if (!conv->x_ptr || !conv->w_ptr || !conv->y_ptr ||
+        !(p->descs = convbn_descs_acquire(conv, &facts)))
         return CONVBN_REASON_UNSUPPORTED;
-    if (real_cudnnGetConvolutionForwardWorkspaceSize(
-            conv->handle, p->descs->x, p->descs->w, p->descs->conv, p->descs->y,
-            (cudnnConvolutionFwdAlgo_t)conv->algo, &ws) != CUDNN_STATUS_SUCCESS ||
-        ws > program_workspace)
+    p->fused = facts.fused;
+    if (facts.workspace >= 0)
+        ws = (size_t)facts.workspace;
+    else if (convbn_descs_workspace(p->descs, conv->handle, conv->algo, &ws) != 0)
+        return CONVBN_REASON_UNSUPPORTED;
+    if (ws > program_workspace)
         return CONVBN_REASON_UNSUPPORTED;
     if (ws > 0 && !convbn_scratch(conv->stream, CONVBN_SCRATCH_WORKSPACE, ws))
         return CONVBN_REASON_MEMORY_CAP;
@@ -203,8 +205,8 @@ static enum convbn_reason secure_resources(const struct convbn_conv_call *conv,
 int convbn_planner_offer(const struct convbn_conv_call *conv, size_t program_workspace,
                          enum convbn_reason *why_not)
 {
-    struct convbn_pending p;
-    memset(&p, 0, sizeof p);
+    struct convbn_pending p; /* resources only: descs, workspace_size, fused */
+    p.descs = NULL;
     *why_not = CONVBN_FUSABLE;
     if (convbn_cfg.mode == CONVBN_MODE_OBSERVE)
         return 0;
@@ -214,9 +216,7 @@ int convbn_planner_offer(const struct convbn_conv_call *conv, size_t program_wor
     if (reason == CONVBN_FUSABLE)
         reason = secure_resources(conv, program_workspace, &p);
     if (reason == CONVBN_FUSABLE) {
-        p.conv = *conv;
-        p.deferred = 1;
-        if (insert(&p) == 0)
+        if (insert(conv, 1, CONVBN_FUSABLE, &p) == 0)
             return 1;
         reason = CONVBN_REASON_MEMORY_CAP;
     }
@@ -228,12 +228,8 @@ int convbn_planner_offer(const struct convbn_conv_call *conv, size_t program_wor
 
 void convbn_planner_ran(const struct convbn_conv_call *conv, enum convbn_reason why_not)
 {
-    struct convbn_pending p;
-    memset(&p, 0, sizeof p);
-    p.conv = *conv;
-    p.reason = why_not;
     convbn_planner_flush(conv->stream, "convolution"); /* it replaces its stream's candidate */
-    insert(&p);
+    insert(conv, 0, why_not, NULL);
 }
 
 static int per_channel_bias(const struct convbn_tensor_geom *b, const struct convbn_tensor_geom *y)
@@ -255,7 +251,7 @@ enum convbn_absorb convbn_planner_absorb_bias(cudaStream_t stream, const void *c
 {
     enum convbn_absorb result = CONVBN_ABSORB_NONE;
     pthread_mutex_lock(&planner_lock);
-    struct candidate *c = by_stream ? find(stream) : NULL;
+    struct candidate *c = find(stream);
     struct convbn_conv_call *conv = c ? &c->pending.conv : NULL;
     if (conv && conv->y_ptr == c_ptr && convbn_tensor_same(&conv->y, c_geom) &&
         conv->kind == CONVBN_CONV_PLAIN && !conv->bias_ptr && bias &&
@@ -294,10 +290,15 @@ int convbn_planner_take_match(const struct convbn_bn_call *bn, struct convbn_pen
     return matched;
 }
 
+int convbn_planner_idle(void)
+{
+    return __atomic_load_n(&candidate_count, __ATOMIC_RELAXED) == 0;
+}
+
 int convbn_planner_pending(void)
 {
     pthread_mutex_lock(&planner_lock);
-    int n = (int)HASH_COUNT(by_stream);
+    int n = used;
     pthread_mutex_unlock(&planner_lock);
     return n;
 }

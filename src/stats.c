@@ -126,31 +126,44 @@ static long count_signature(const struct pair_key *key)
     }
     sig->key = *key;
     sig->count = 1;
-    sig->id = ++counters.distinct_signatures;
+    sig->id = __atomic_add_fetch(&counters.distinct_signatures, 1, __ATOMIC_RELAXED);
     HASH_ADD(hh, signatures, key, sizeof sig->key, sig);
     return (long)sig->id;
+}
+
+/* Signatures are only needed for the log, the summary and verify reports. */
+static int signatures_wanted(void)
+{
+    return convbn_cfg.log_level > 0 || convbn_cfg.stats || convbn_cfg.verify;
+}
+
+static void add(uint64_t *counter, uint64_t n)
+{
+    __atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
 }
 
 void convbn_stats_pair(const struct convbn_conv_call *conv, const struct convbn_bn_call *bn,
                        enum convbn_reason reason, int fused)
 {
-    struct pair_key key;
     uint64_t y_bytes = convbn_tensor_bytes(&conv->y);
-    make_key(&key, conv, bn, reason);
-    pthread_mutex_lock(&stats_lock);
-    counters.pairs_seen++;
+    add(&counters.pairs_seen, 1);
     if (reason == CONVBN_FUSABLE) {
-        counters.pairs_fusable++;
-        counters.bytes_saveable += 2 * y_bytes;
+        add(&counters.pairs_fusable, 1);
+        add(&counters.bytes_saveable, 2 * y_bytes);
     } else {
-        counters.not_fusable[reason]++;
+        add(&counters.not_fusable[reason], 1);
     }
     if (fused) {
-        counters.pairs_fused++;
-        counters.bytes_not_moved += 2 * y_bytes;
+        add(&counters.pairs_fused, 1);
+        add(&counters.bytes_not_moved, 2 * y_bytes);
     }
     if (reason == CONVBN_REASON_GRAD_MODE)
-        counters.bytes_kept_for_grad += y_bytes;
+        add(&counters.bytes_kept_for_grad, y_bytes);
+    if (!signatures_wanted())
+        return;
+    struct pair_key key;
+    make_key(&key, conv, bn, reason);
+    pthread_mutex_lock(&stats_lock);
     long id = count_signature(&key);
     pthread_mutex_unlock(&stats_lock);
     if (id >= 0 && convbn_cfg.log_level >= 1)
@@ -159,8 +172,8 @@ void convbn_stats_pair(const struct convbn_conv_call *conv, const struct convbn_
 
 void convbn_stats_flush(const char *trigger)
 {
+    add(&counters.flushes, 1);
     pthread_mutex_lock(&stats_lock);
-    counters.flushes++;
     for (int i = 0; i < MAX_TRIGGERS; i++) {
         if (!triggers[i].name || strcmp(triggers[i].name, trigger) == 0) {
             triggers[i].name = trigger;

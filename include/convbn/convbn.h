@@ -15,7 +15,8 @@ struct convbn_counters {
     uint64_t pairs_seen;          /* conv -> inference-BN pairs matched */
     uint64_t pairs_fusable;       /* of those, pairs with no reason not to fuse */
     uint64_t pairs_fused;         /* of those, pairs executed as one convolution */
-    uint64_t distinct_signatures; /* distinct (geometry, outcome) signatures */
+    uint64_t distinct_signatures; /* distinct (geometry, outcome) signatures; counted only
+                                     when CONVBN_LOG, CONVBN_STATS or CONVBN_VERIFY is on */
     uint64_t bytes_saveable;      /* 2 * conv output bytes, summed over fusable pairs */
     uint64_t bytes_not_moved;     /* 2 * conv output bytes, summed over fused pairs */
     uint64_t bytes_kept_for_grad; /* conv output bytes of pairs not fused because grad mode is
@@ -36,5 +37,11 @@ int convbn_get_counters(struct convbn_counters *out, size_t size);
 /* Returns the static name of reason index i ("per-activation", "blend", ...) or NULL when
  * i is not a reason. */
 const char *convbn_reason_text(int i);
+
+/* Switches the shim to `mode` ("off", "observe", "auto" or "fuse"; the values of
+ * CONVBN_MODE) after running every pending convolution.  Call it while no other thread is
+ * inside cuDNN or the CUDA runtime (the bench switches between replays).  Returns 0, or -1
+ * when mode is NULL or not one of those names (the mode is then unchanged). */
+int convbn_set_mode(const char *mode);
 
 #endif

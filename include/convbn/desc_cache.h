@@ -23,18 +23,30 @@ struct convbn_fused_choice {
     size_t workspace;
 };
 
-/* Returns the descriptors for conv's geometry (x, w, conv, y), creating them on first use;
- * NULL if cuDNN refuses them.  The entry stays valid until convbn_descs_release; the cache
- * holds at most a fixed number of entries and never evicts one still held. */
-struct convbn_conv_descs *convbn_descs_acquire(const struct convbn_conv_call *conv);
+/* What the cache knows about a geometry besides its descriptors. */
+struct convbn_geometry_facts {
+    struct convbn_fused_choice fused;
+    long long workspace; /* bytes conv->algo needs; -1 when not yet asked */
+};
+
+/* Returns the descriptors for conv's geometry (x, w, conv, y), creating them on first use,
+ * and copies what is known about it to *facts; NULL if cuDNN refuses them.  The entry stays
+ * valid until convbn_descs_release; the cache holds at most a fixed number of entries and
+ * never evicts one still held. */
+struct convbn_conv_descs *convbn_descs_acquire(const struct convbn_conv_call *conv,
+                                               struct convbn_geometry_facts *facts);
 
 /* Drops one hold taken by convbn_descs_acquire. */
 void convbn_descs_release(struct convbn_conv_descs *descs);
 
-/* Returns / records the fused-path choice of the geometry behind descs (thread-safe). */
-struct convbn_fused_choice convbn_descs_fused(const struct convbn_conv_descs *descs);
+/* Records the fused-path choice of the geometry behind descs (thread-safe). */
 void convbn_descs_set_fused(struct convbn_conv_descs *descs, enum convbn_fused_state state,
                             int algo, size_t workspace);
+
+/* Stores in *bytes the workspace cuDNN needs to run the geometry's conv with algo, asking
+ * cuDNN and caching the answer.  Returns 0, or -1 when cuDNN refuses the combination. */
+int convbn_descs_workspace(struct convbn_conv_descs *descs, cudnnHandle_t handle, int algo,
+                           size_t *bytes);
 
 /* Returns a shim-owned tensor descriptor for geometry t (cached like the above; valid until
  * released with convbn_tensor_desc_release), or NULL. */

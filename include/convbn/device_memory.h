@@ -22,6 +22,12 @@ enum convbn_scratch {
  * device, so in-flight work on it completes first). */
 void *convbn_scratch(cudaStream_t stream, enum convbn_scratch kind, size_t bytes);
 
+/* Fetches several scratch buffers of `stream` at once (one lock): for each kind with
+ * bytes[kind] > 0 stores the buffer in out[kind] (see convbn_scratch).  Returns 0, or -1
+ * when any of them cannot be had (out[] is then unspecified). */
+int convbn_scratch_set(cudaStream_t stream, const size_t bytes[CONVBN_SCRATCH_KINDS],
+                       void *out[CONVBN_SCRATCH_KINDS]);
+
 /* Returns the bytes of device memory the shim holds now / held at most so far. */
 size_t convbn_device_bytes(void);
 size_t convbn_device_high_water(void);

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <cudnn.h>
 
-#define CONVBN_MAX_DIMS 8
+#define CONVBN_MAX_DIMS 5 /* N, C and up to CONVBN_MAX_SPATIAL spatial dims */
 #define CONVBN_MAX_SPATIAL 3
 
 struct convbn_tensor_geom {

@@ -26,7 +26,12 @@ cudaStream_t convbn_before_gpu_work(const char *name, cudnnHandle_t handle);
  * NULL): flushes the pending work it could observe and takes the shim's guard, so that the
  * real function's own calls into cuDNN or CUDA bypass the hooks.  Returns 1 when it took
  * the guard (pass that to convbn_work_end after the real call), 0 when the call is not
- * inspected (guard already held, mode off).  trigger names the call for log and summary. */
+ * inspected (guard already held, mode off).  trigger names the call for log and summary.
+ * Records nothing: for hooks that describe their call to the trace themselves. */
+int convbn_work_enter(const char *trigger, cudnnHandle_t handle);
+
+/* convbn_work_enter, then, when tracing, records the call as an `opaque` op named trigger
+ * (what the generated pass-through wrappers of `work` functions call). */
 int convbn_work_begin(const char *trigger, cudnnHandle_t handle);
 
 /* Releases the guard taken by convbn_work_begin when `guarded` is 1. */

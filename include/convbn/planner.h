@@ -17,6 +17,7 @@ struct convbn_pending {
     enum convbn_reason reason;       /* why it was not deferred; CONVBN_FUSABLE otherwise */
     struct convbn_conv_descs *descs; /* shim-owned descriptors, held while deferred */
     size_t workspace_size;           /* shim workspace the deferred conv needs */
+    struct convbn_fused_choice fused; /* the geometry's fused-path choice when deferred */
 };
 
 /* A conv forward is about to run on conv->stream (whose pending work was flushed).  Defers
@@ -66,6 +67,10 @@ void convbn_planner_flush_handle(cudnnHandle_t handle, const char *trigger);
 
 /* A stream capture began / ended: no conv is deferred while any capture is active. */
 void convbn_planner_capture(int delta);
+
+/* Returns 1 when no candidate is held at all (a racy read: callers use it only to skip
+ * work that would find nothing to flush). */
+int convbn_planner_idle(void);
 
 /* Returns the number of candidates currently held (for tests). */
 int convbn_planner_pending(void);

@@ -26,6 +26,7 @@ struct convbn_conv_call {
     double alpha, beta;
     const void *x_ptr, *w_ptr;
     void *y_ptr;
+    size_t w_bytes; /* convbn_filter_bytes(&w), computed once at the snapshot */
     /* Conv bias: bias-activation's bias, or a per-channel cudnnAddTensor onto y that the
      * planner absorbed (replayed after the conv when the pair is not fused). */
     struct convbn_tensor_geom bias;

@@ -84,6 +84,158 @@ for cfg in "float nhwc" "half nchw" "half nhwc" "bfloat16 nchw" "bfloat16 nhwc";
 done
 resnet_case float nchw 15 'verified pairs +15 \(max abs error [0-9.e-]*,' CONVBN_MODE=fuse CONVBN_VERIFY=1
 
+# Hazards between a conv and its BN (tests/e2e/hazards.c; `hazards --list`): each scenario
+# runs without the shim, then under it, and checks the shim's counters itself.
+# hazard_case SCENARIO exact|close SUMMARY_REGEX [VAR=VALUE...]: outputs byte-identical
+# (exact: the shim must not fuse) or within fp32 tolerance (close: fusing is legal), and
+# the exit summary matches SUMMARY_REGEX.  BASE_ARGS: extra arguments for the run without
+# the shim; ORACLE: the stand-in libc10 to preload.
+hazard_case() {
+  local scenario=$1 compare=$2 want=$3; shift 3
+  local name="hazards $scenario $*" run=$tmp/hz.$scenario.$RANDOM
+  "$bin/hazards" "$scenario" ${BASE_ARGS:-} --out "$run.base" >"$run.out" 2>&1 ||
+    { fail "$name (without shim)" "$run.out"; return; }
+  env "$@" CONVBN_STATS=1 CONVBN_LOG_FILE="$run.log" LD_PRELOAD="$preload${ORACLE:+:$ORACLE}" \
+    "$bin/hazards" "$scenario" --out "$run.bin" >"$run.out" 2>&1 ||
+    { fail "$name (under shim)" "$run.out"; return; }
+  if [ "$compare" = exact ]; then
+    cmp -s "$run.base" "$run.bin" || { fail "$name: outputs differ from the unfused run"; return; }
+  else
+    "$bin/close_enough" float 1e-5 "$run.bin" "$run.base" >"$run.cmp" ||
+      { fail "$name: fused outputs out of tolerance" "$run.cmp"; return; }
+  fi
+  grep -Eq "$want" "$run.log" || { fail "$name: summary does not match /$want/" "$run.log"; return; }
+  ok "$name"
+}
+# Something observes or changes y, or reuses memory, before the BN: the conv runs unfused
+# first (flushed by the named call) and the answer is exactly the unfused one.
+while read -r scenario trigger; do
+  hazard_case "$scenario" exact "flushed by $trigger +1\$" CONVBN_MODE=fuse
+done <<'HAZARDS'
+kernel-reads-y cudaLaunchKernel
+kernel-writes-y cudaLaunchKernel
+add-tensor-full cudnnAddTensor
+add-tensor-scaled-bias cudnnAddTensor
+op-tensor-bias cudnnOpTensor
+memcpy-to-host cudaMemcpy
+memcpy-async-to-host cudaMemcpyAsync
+workspace-reuse cudaFree
+exit-pending exit
+HAZARDS
+hazard_case alias-input exact 'not fused: alias +1$' CONVBN_MODE=fuse
+hazard_case alias-partial exact 'not fused: alias +1$' CONVBN_MODE=fuse
+ORACLE=$libc10 hazard_case grad-mode exact 'not fused: grad-mode +2$' CONVBN_MODE=auto \
+  CONVBN_TEST_GRAD_MODE=1
+# Fusing is legal: the pairs fuse (in threads-grad-one all but the grad-mode thread's),
+# within tolerance; the threads scenarios against their serial run without the shim.
+hazard_case no-hazard close '^convbn: +fused +2$' CONVBN_MODE=fuse
+hazard_case bn-in-place close '^convbn: +fused +1$' CONVBN_MODE=fuse
+hazard_case descriptors-destroyed close '^convbn: +fused +1$' CONVBN_MODE=fuse
+hazard_case workspace-as-output close '^convbn: +fused +1$' CONVBN_MODE=fuse
+hazard_case two-streams close '^convbn: +fused +4$' CONVBN_MODE=fuse
+ORACLE=$libc10 hazard_case two-streams close '^convbn: +fused +4$' CONVBN_MODE=auto \
+  CONVBN_TEST_GRAD_MODE=0
+BASE_ARGS=--serial hazard_case threads close '^convbn: +fused +12$' CONVBN_MODE=fuse
+BASE_ARGS=--serial ORACLE=$libc10 hazard_case threads close '^convbn: +fused +12$' \
+  CONVBN_MODE=auto CONVBN_TEST_GRAD_MODE=0
+BASE_ARGS=--serial ORACLE=$libc10 hazard_case threads-grad-one close 'not fused: grad-mode +3$' \
+  CONVBN_MODE=auto CONVBN_TEST_GRAD_MODE=0
+
+# Differential (tests/e2e/differential.c): 600 random conv -> BN pairs (2-d/3-d, layouts,
+# groups, dilation, types, conv bias forms) checked against the program's own double
+# reference with a per-type tolerance, without the shim (the unfused emulation), fused (all
+# 600 pairs must fuse), fused with CONVBN_VERIFY, and in observe mode (nothing fused).
+check "differential: 600 cases without the shim" "$bin/differential"
+check "differential: 600 cases fused" env CONVBN_MODE=fuse LD_PRELOAD="$preload" "$bin/differential"
+check "differential: 100 cases fused, CONVBN_VERIFY=1" env CONVBN_MODE=fuse CONVBN_VERIFY=1 \
+  LD_PRELOAD="$preload" "$bin/differential" --cases 100
+check "differential: 600 cases observed, none fused" env CONVBN_MODE=observe \
+  LD_PRELOAD="$preload" "$bin/differential" --expect-fused 0
+
+# CONVBN_TRACE (docs/trace-schema.md): the trace of resnet_seq parses line by line, has its
+# header, seq 0..n-1, every conv -> BN pair (the BN reads the conv's y buffer) and the other
+# ops; outputs and stdout stay byte-identical; in fuse mode the trace still shows the
+# program's calls.  A bad path warns once; mode off, or a process without cuDNN, writes none.
+cat >"$tmp/trace_check.py" <<'PY'
+import collections, json, re, sys
+
+BUF_KEYS = {"buf", "scale", "bias", "mean", "var", "saved_mean", "saved_inv_var", "dscale", "dbias"}
+
+def load(path):
+    text = open(path, encoding="utf-8").read()
+    assert text.endswith("\n"), "the trace does not end with a whole line"
+    lines = [json.loads(line) for line in text.splitlines()]
+    return lines[0], lines[1:]
+
+def check(path, data_type):
+    head, ops = load(path)
+    assert head["convbn_trace"] == 1 and head["source"] == "recorded", head
+    assert re.fullmatch(r"\d+\.\d+\.\d+", head["cudnn_version"]), head
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", head["start_time"]), head
+    assert head["device"] and path.endswith(".%d.jsonl" % head["pid"]), head
+    assert [op["seq"] for op in ops] == list(range(len(ops))), "seq is not 0..n-1"
+    kinds = collections.Counter(op["op"] for op in ops)
+    want = {"conv_fwd": 15, "bn_inference": 15, "add_tensor": 2, "op_tensor": 2, "opaque": 14}
+    assert kinds == want, kinds
+    for conv, bn in zip(ops, ops[1:]):
+        if conv["op"] != "conv_fwd":
+            continue
+        assert bn["op"] == "bn_inference", (conv, bn)
+        assert bn["x"]["buf"] == conv["y"]["buf"] and bn["x"]["dims"] == conv["y"]["dims"], (conv, bn)
+        assert conv["x"]["type"] == data_type and conv["site"].startswith("conv_bn+0x"), conv
+        assert conv["stream"] == bn["stream"] == 1 and conv["thread"] == bn["thread"] == 0, conv
+
+def without_ids(value):
+    if isinstance(value, dict):
+        return {k: without_ids(v) for k, v in value.items()
+                if not (k in BUF_KEYS and (v is None or isinstance(v, int)))}
+    return value
+
+def same_calls(path_a, path_b):
+    ops_a, ops_b = load(path_a)[1], load(path_b)[1]
+    assert [without_ids(op) for op in ops_a] == [without_ids(op) for op in ops_b], "traces differ"
+
+if sys.argv[1] == "check":
+    check(sys.argv[2], sys.argv[3])
+else:
+    same_calls(sys.argv[2], sys.argv[3])
+PY
+# trace_case TYPE LAYOUT MODE: runs resnet_seq with CONVBN_TRACE; leaves the trace in $tmp/tr.MODE.TYPE.LAYOUT.
+trace_case() {
+  local type=$1 layout=$2 mode=$3 base=$tmp/base.$1.$2 run=$tmp/tr.$3.$1.$2
+  local name="trace: resnet_seq $type $layout CONVBN_MODE=$mode"
+  baseline "$type" "$layout" || { fail "$name (without shim)" "$base.stderr"; return; }
+  mkdir -p "$run"
+  CONVBN_MODE=$mode CONVBN_TRACE="$run/trace.%p.jsonl" LD_PRELOAD="$preload" "$bin/resnet_seq" \
+    --type "$type" --layout "$layout" --out "$run.bin" >"$run.stdout" 2>"$run.stderr" ||
+    { fail "$name (under shim)" "$run.stderr"; return; }
+  [ "$(ls "$run" | wc -l)" = 1 ] || { fail "$name: not exactly one trace file"; return; }
+  [ ! -s "$run.stderr" ] || { fail "$name: shim wrote to stderr" "$run.stderr"; return; }
+  cmp -s "$base.stdout" "$run.stdout" || { fail "$name: stdout differs"; return; }
+  if [ "$mode" = observe ]; then
+    cmp -s "$base.bin" "$run.bin" || { fail "$name: outputs differ"; return; }
+  fi
+  python3 "$tmp/trace_check.py" check "$run"/trace.*.jsonl "$type" >"$run.check" 2>&1 ||
+    { fail "$name: trace" "$run.check"; return; }
+  ok "$name"
+}
+trace_case float nchw observe
+trace_case half nhwc observe
+trace_case float nchw fuse
+check "trace: fuse mode records the program's calls, as observe mode does" \
+  python3 "$tmp/trace_check.py" same "$tmp"/tr.observe.float.nchw/trace.*.jsonl \
+  "$tmp"/tr.fuse.float.nchw/trace.*.jsonl
+check "trace: unwritable path warns once, program unaffected" bash -c "
+  CONVBN_MODE=observe CONVBN_TRACE='$tmp/missing/t.jsonl' LD_PRELOAD='$preload' \
+    '$bin/resnet_seq' --out '$tmp/trbad.bin' 2>'$tmp/trbad.err' >/dev/null &&
+  cmp -s '$tmp/base.float.nchw.bin' '$tmp/trbad.bin' &&
+  [ \"\$(wc -l < '$tmp/trbad.err')\" = 1 ] &&
+  grep -q '^convbn: trace $tmp/missing/t.jsonl: cannot open: ' '$tmp/trbad.err'"
+check "trace: mode=off or a process without cuDNN writes no trace" bash -c "
+  CONVBN_MODE=off CONVBN_TRACE='$tmp/troff.%p' LD_PRELOAD='$preload' '$bin/resnet_seq' >/dev/null &&
+  CONVBN_TRACE='$tmp/trsh.%p' LD_PRELOAD='$preload' sh -c 'echo hello' >/dev/null &&
+  ! ls '$tmp'/troff.* '$tmp'/trsh.* 2>/dev/null"
+
 # Mode off: the shim forwards and records nothing.
 check "mode=off records nothing" bash -c "
   CONVBN_MODE=off CONVBN_STATS=1 LD_PRELOAD='$preload' '$bin/resnet_seq' --out '$tmp/off.bin' --expect-pairs 0"

@@ -12,16 +12,17 @@
 
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static cudnnHandle_t live_handles[EMU_MAX_HANDLES];
+static int slots_used; /* live_handles[slots_used..] have never held a handle */
 
 int emu_handle_valid(cudnnHandle_t h)
 {
     int found = 0;
     if (!h)
         return 0;
-    pthread_mutex_lock(&handles_lock);
-    for (int i = 0; i < EMU_MAX_HANDLES && !found; i++)
-        found = live_handles[i] == h;
-    pthread_mutex_unlock(&handles_lock);
+    /* Lock-free read: slots are published with atomic stores under handles_lock. */
+    int n = __atomic_load_n(&slots_used, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < n && !found; i++)
+        found = __atomic_load_n(&live_handles[i], __ATOMIC_ACQUIRE) == h;
     return found;
 }
 
@@ -31,8 +32,10 @@ static int remember_handle(cudnnHandle_t h)
     pthread_mutex_lock(&handles_lock);
     for (int i = 0; i < EMU_MAX_HANDLES && !stored; i++) {
         if (!live_handles[i]) {
-            live_handles[i] = h;
+            __atomic_store_n(&live_handles[i], h, __ATOMIC_RELEASE);
             stored = 1;
+            if (i >= slots_used)
+                __atomic_store_n(&slots_used, i + 1, __ATOMIC_RELEASE);
         }
     }
     pthread_mutex_unlock(&handles_lock);
@@ -43,9 +46,9 @@ static int forget_handle(cudnnHandle_t h)
 {
     int found = 0;
     pthread_mutex_lock(&handles_lock);
-    for (int i = 0; i < EMU_MAX_HANDLES && !found; i++) {
+    for (int i = 0; i < slots_used && !found; i++) {
         if (live_handles[i] == h) {
-            live_handles[i] = NULL;
+            __atomic_store_n(&live_handles[i], NULL, __ATOMIC_RELEASE);
             found = 1;
         }
     }

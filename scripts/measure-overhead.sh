@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# `make bench-overhead`: the shim's host overhead, counted in instructions with callgrind, and
+# its device memory over a long replay (issue budgets: at most 300 instructions per
+# intercepted call that does not pair, at most 3,000 per fused pair beyond the emulated
+# compute; shim device memory under CONVBN_MAX_DEVICE_MB and not growing).
+#
+# Runs bench/overhead (`calls N`, `pairs N`) under valgrind --tool=callgrind without the shim
+# and with it (CONVBN_MODE=fuse), each with N1 and N2 iterations, and reads the inclusive
+# cost of the bench's measure_* loop functions with callgrind_annotate.  Per call:
+#     ((shim N2 - shim N1) - (none N2 - none N1)) / (N2 - N1)
+# so start-up, first-call and exit costs cancel.  Then runs `replay` (not under valgrind)
+# for the device high-water mark.  Prints the table and writes it to $BUILD/bench/overhead.txt.
+#
+# Environment: BUILD (default build), OVERHEAD_N1 / OVERHEAD_N2 (default 1000 / 2000),
+# OVERHEAD_REPLAY (default 100000), CONVBN_MAX_DEVICE_MB (the cap, passed to the shim).
+# Exit status: 0 within budget (or "skipped" without valgrind), 1 over a budget or a failed
+# replay check, 2 on errors.
+set -euo pipefail
+export LC_ALL=C
+cd "$(dirname "$0")/.."
+build=${BUILD:-build}
+n1=${OVERHEAD_N1:-1000}
+n2=${OVERHEAD_N2:-2000}
+replay=${OVERHEAD_REPLAY:-100000}
+call_budget=300
+pair_budget=3000
+bench=$build/bench/overhead
+report=$build/bench/overhead.txt
+
+die() { printf 'measure-overhead: %s\n' "$*" >&2; exit 2; }
+
+if ! command -v valgrind >/dev/null || ! command -v callgrind_annotate >/dev/null; then
+  echo "measure-overhead: skipped: valgrind (with callgrind_annotate) is not installed"
+  exit 0
+fi
+if [ ! -x "$bench" ] || [ ! -f "$build/libconvbn_shim.so" ]; then
+  die "build first: make bench-overhead"
+fi
+[ "$n2" -gt "$n1" ] 2>/dev/null || die "OVERHEAD_N2 ($n2) must be greater than OVERHEAD_N1 ($n1)"
+shim=$(realpath "$build/libconvbn_shim.so")
+bench_path=$(realpath "$bench")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# Every run gets the same environment apart from LD_PRELOAD: no CONVBN_* setting of the
+# caller's (logging, tracing or verification would be measured too) except the cap.
+clean_env=(env -u LD_PRELOAD)
+while IFS= read -r var; do
+  [ "$var" = CONVBN_MAX_DEVICE_MB ] || clean_env+=(-u "$var")
+done < <(compgen -e | grep '^CONVBN_' || true)
+clean_env+=(CONVBN_MODE=fuse)
+
+# profile MODE N VARIANT: runs `overhead MODE N` under callgrind and leaves the inclusive
+# cost of every function, one "IR FUNCTION OBJECT" line each, in $tmp/MODE.VARIANT.N.
+profile() {
+  local mode=$1 n=$2 variant=$3 out=$tmp/$1.$3.$2
+  local preload=()
+  [ "$variant" = shim ] && preload=("LD_PRELOAD=$shim")
+  # Run and annotate outside the source tree: from inside it callgrind_annotate names a
+  # source file both relative and absolute and splits a function's cost between the names.
+  if ! (cd "$tmp" && "${clean_env[@]}" "${preload[@]}" valgrind --tool=callgrind \
+      --callgrind-out-file="$out.cg" "$bench_path" "$mode" "$n") >"$out.log" 2>&1; then
+    sed 's/^/  /' "$out.log" | tail -20 >&2
+    die "overhead $mode $n ($variant) failed under valgrind"
+  fi
+  (cd "$tmp" && callgrind_annotate --auto=no --threshold=100 --inclusive=yes "$out.cg") |
+    awk 'match($0, /^ *[0-9,]+ +\([^)]*\) +/) {
+           ir = substr($0, 1, RLENGTH); sub(/ *\(.*/, "", ir); gsub(/[ ,]/, "", ir)
+           rest = substr($0, RLENGTH + 1)
+           obj = "-"
+           if (match(rest, / \[[^]]*\]$/)) {
+             obj = substr(rest, RSTART + 2, RLENGTH - 3); rest = substr(rest, 1, RSTART - 1)
+             sub(/.*\//, "", obj)
+           }
+           sub(/.*:/, "", rest)
+           if (obj != "") print ir, rest, obj
+         }' >"$out"
+}
+
+# ir MODE VARIANT N FUNCTION OBJECT: inclusive cost of FUNCTION in OBJECT (0 when absent).
+ir() {
+  awk -v f="$4" -v o="$5" '$2 == f && $3 == o { s += $1 } END { print s + 0 }' "$tmp/$1.$2.$3"
+}
+
+# per_iter MODE VARIANT FUNCTION OBJECT: cost per iteration from the N1 and N2 runs.
+per_iter() {
+  local a b
+  a=$(ir "$1" "$2" "$n1" "$3" "$4"); b=$(ir "$1" "$2" "$n2" "$3" "$4")
+  awk -v a="$a" -v b="$b" -v d=$((n2 - n1)) 'BEGIN { printf "%.1f", (b - a) / d }'
+}
+
+# The emulated compute of a pair: the emulation's compute entry points (the fused path runs
+# conv-bias-activation, the unfused one conv and BN) and the fold's host twin, which stands
+# in for the fold kernel.  Host-only cuDNN queries the shim makes are not compute.
+compute_fns="cudnnConvolutionForward cudnnConvolutionBiasActivationForward
+  cudnnBatchNormalizationForwardInference cudnnAddTensor cudnnActivationForward"
+compute_per_pair() {
+  local total=0 fn v
+  for fn in $compute_fns; do
+    v=$(per_iter pairs "$1" "$fn" libcudnn.so.9)
+    total=$(awk -v t="$total" -v v="$v" 'BEGIN { print t + v }')
+  done
+  v=$(per_iter pairs "$1" convbn_fold_host libconvbn_shim.so)
+  awk -v t="$total" -v v="$v" 'BEGIN { printf "%.1f", t + v }'
+}
+
+# hot_spots MODE: the shim's functions by inclusive cost per iteration of MODE (shim runs).
+hot_spots() {
+  join -a1 -a2 -e 0 -o 0,1.2,2.2 \
+    <(awk '$3 == "libconvbn_shim.so" { s[$2] += $1 } END { for (f in s) print f, s[f] }' \
+        "$tmp/$1.shim.$n1" | sort) \
+    <(awk '$3 == "libconvbn_shim.so" { s[$2] += $1 } END { for (f in s) print f, s[f] }' \
+        "$tmp/$1.shim.$n2" | sort) |
+    awk -v d=$((n2 - n1)) '{ v = ($3 - $2) / d; if (v >= 1) printf "%10.1f  %s\n", v, $1 }' |
+    sort -rn | head -16
+}
+
+echo "measure-overhead: callgrind runs (N1=$n1, N2=$n2; without the shim and with CONVBN_MODE=fuse)"
+for mode in calls pairs; do
+  for n in "$n1" "$n2"; do
+    for variant in none shim; do
+      profile "$mode" "$n" "$variant"
+    done
+  done
+done
+
+# Every loop must be visible by name, else the table would silently read zeros.
+for mode in calls pairs; do
+  for n in "$n1" "$n2"; do
+    for variant in none shim; do
+      want=1; [ "$mode" = calls ] && want=6
+      [ "$(awk '$2 ~ /^measure_/ && $3 == "overhead"' "$tmp/$mode.$variant.$n" | wc -l)" = "$want" ] ||
+        die "callgrind_annotate did not name the measure_* functions of $mode $n ($variant)"
+    done
+  done
+done
+
+over=0
+{
+  echo "convbn-shim host overhead (callgrind, instructions; shim minus no shim, per call,"
+  echo "from $n1 and $n2 iterations so that start-up and exit cancel; CPU emulation)"
+  echo
+  printf '%-58s %10s %10s %8s %7s\n' "intercepted call that does not pair" "no shim" "shim" "added" "budget"
+  kinds="host:cudnnSetStream host:cudnnGetTensorNdDescriptor work:cudnnActivationForward
+    custom:cudnnAddTensor cudart:cudaStreamSynchronize cudart:cudaMemsetAsync"
+  for kind in $kinds; do
+    fn=${kind#*:}
+    case ${kind%%:*} in
+      host) label="$fn (host-only, generated wrapper)" ;;
+      work) label="$fn (work, generated wrapper)" ;;
+      custom) label="$fn (work, custom hook)" ;;
+      cudart) label="$fn (CUDA runtime)" ;;
+    esac
+    base=$(per_iter calls none "measure_$fn" overhead)
+    with=$(per_iter calls shim "measure_$fn" overhead)
+    added=$(awk -v a="$with" -v b="$base" 'BEGIN { printf "%.1f", a - b }')
+    verdict=ok
+    if awk -v a="$added" -v m="$call_budget" 'BEGIN { exit !(a > m) }'; then verdict=OVER; over=1; fi
+    printf '%-58s %10s %10s %8s %7s %s\n' "$label" "$base" "$with" "$added" "$call_budget" "$verdict"
+  done
+  echo
+  base=$(per_iter pairs none measure_pairs overhead)
+  with=$(per_iter pairs shim measure_pairs overhead)
+  cbase=$(compute_per_pair none)
+  cwith=$(compute_per_pair shim)
+  raw=$(awk -v a="$with" -v b="$base" 'BEGIN { printf "%.1f", a - b }')
+  beyond=$(awk -v a="$with" -v b="$base" -v ca="$cwith" -v cb="$cbase" \
+    'BEGIN { printf "%.1f", (a - ca) - (b - cb) }')
+  worst=$(awk -v r="$raw" -v b="$beyond" 'BEGIN { print (r > b) ? r : b }')
+  verdict=ok
+  if awk -v a="$worst" -v m="$pair_budget" 'BEGIN { exit !(a > m) }'; then verdict=OVER; over=1; fi
+  printf '%-58s %10s %10s %8s %7s\n' "conv -> BN pair, 1x1x1x1, 1x1 filter" "no shim" "shim" "added" "budget"
+  printf '%-58s %10s %10s %8s\n' "  everything (measure_pairs)" "$base" "$with" "$raw"
+  printf '%-58s %10s %10s\n' "  of which emulated compute" "$cbase" "$cwith"
+  printf '%-58s %10s %10s %8s %7s %s\n' "  host, beyond the emulated compute" \
+    "$(awk -v a="$base" -v c="$cbase" 'BEGIN { printf "%.1f", a - c }')" \
+    "$(awk -v a="$with" -v c="$cwith" 'BEGIN { printf "%.1f", a - c }')" "$beyond" \
+    "$pair_budget" "$verdict"
+  echo "  The fused path's emulated compute (fold host twin + conv-bias-activation) differs from"
+  echo "  the unfused one (conv + BN) at this geometry; the budget is checked on the larger of"
+  echo "  \"everything\" and \"beyond the emulated compute\", so that difference never favours the shim."
+  echo "  Emulated compute: the emulation's conv, conv-bias-activation, BN, add and activation"
+  echo "  entry points, and convbn_fold_host; the shim's host-only cuDNN queries count as overhead."
+} >"$tmp/table"
+
+echo "measure-overhead: replay of $replay pairs under the shim (no valgrind)"
+replay_status=0
+"${clean_env[@]}" "LD_PRELOAD=$shim" "$bench_path" replay "$replay" >"$tmp/replay.out" \
+  2>"$tmp/replay.err" || replay_status=$?
+{
+  echo
+  if [ "$replay_status" = 0 ]; then
+    echo "device memory, replay of $replay fused pairs (6 geometries, 2 streams): ok"
+  else
+    echo "device memory, replay of $replay fused pairs: FAILED (exit $replay_status)"
+  fi
+  sed 's/^overhead: /  /' "$tmp/replay.out"
+  sed 's/^/  /' "$tmp/replay.err"
+} >>"$tmp/table"
+[ "$replay_status" = 0 ] || over=1
+
+if [ "$over" = 1 ]; then
+  {
+    echo
+    echo "over budget: the shim's functions by inclusive instructions per iteration (including"
+    echo "the emulation calls they make)"
+    echo "(shim runs, N2 minus N1; calls mode sums every kind measured in that run)"
+    for mode in calls pairs; do
+      echo "  $mode:"
+      hot_spots "$mode" | sed 's/^/  /'
+    done
+  } >>"$tmp/table"
+fi
+
+mkdir -p "$(dirname "$report")"
+cp "$tmp/table" "$report"
+cat "$report"
+echo "measure-overhead: written to $report"
+if [ "$over" = 1 ]; then
+  echo "measure-overhead: FAILED: over budget (see above)"
+  exit 1
+fi
+echo "measure-overhead: within budget"
