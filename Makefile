@@ -107,7 +107,7 @@ $(BUILD)/obj/%.o: %.c $(CONFIG_MK) $(wildcard include/convbn/*.h include/convbn/
 
 $(SHIM): $(SHIM_OBJS)
 	$(CC) $(SAN) -shared -Wl,-soname,libconvbn_shim.so -Wl,--no-undefined -o $@ $^ \
-	      $(UNWIND_LIBS) -ldl -lpthread -lm
+	      -ldl -lpthread -lm
 
 $(BUILD)/libconvbn_core.a: $(SHIM_OBJS)
 	ar rcs $@ $^
@@ -125,7 +125,7 @@ $(EMU_CUDART): $(EMU_CUDART_SRCS) tests/emu/emu_cudart.h tests/emu/cudart_intern
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libconvbn_core.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(UNWIND_CFLAGS) -o $@ $< $(BUILD)/libconvbn_core.a \
-	      $(CHECK_LIBS) $(UNWIND_LIBS) -ldl -lpthread -lm
+	      $(CHECK_LIBS) -ldl -lpthread -lm
 
 $(BUILD)/tests/emu/%: tests/emu/%.c $(wildcard tests/emu/*.h) $(EMU_CUDNN) $(EMU_CUDART)
 	@mkdir -p $(dir $@)
