@@ -19,6 +19,7 @@
 #include <cudnn.h>
 
 #include "ref_tensor.h"
+#include "support/run_suite.h"
 
 #define FORWARD_CASES 144
 #define BIAS_ACTIVATION_CASES 48
@@ -1260,9 +1261,5 @@ int main(void)
     suite_add_tcase(suite, compute);
     suite_add_tcase(suite, algos);
     suite_add_tcase(suite, errors);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(suite);
 }

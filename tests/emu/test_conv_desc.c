@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include <cudnn.h>
+#include "support/run_suite.h"
 
 #define RANDOM_SHAPES 40
 
@@ -411,9 +412,5 @@ int main(void)
     tcase_add_test(convs, convolution_bad_arguments);
     tcase_add_loop_test(dims, output_dims_random, 0, RANDOM_SHAPES);
     tcase_add_test(dims, output_dims_bad_arguments);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(suite);
 }

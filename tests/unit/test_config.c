@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "convbn/config.h"
+#include "support/run_suite.h"
 
 static const char *env_names[16], *env_values[16];
 static int env_count;
@@ -146,9 +147,5 @@ int main(void)
     tcase_add_test(tc, overlong_path_rejected);
     tcase_add_test(tc, mode_names);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

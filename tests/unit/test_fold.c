@@ -20,6 +20,7 @@
 #include <cudnn.h>
 
 #include "convbn/fold.h"
+#include "support/run_suite.h"
 
 #define SLACK 4        /* sentinel elements after every output */
 #define SENTINEL 0xA5
@@ -523,9 +524,5 @@ int main(void)
     tcase_add_test(tc, bias_type_ignored_without_bias);
     tcase_add_test(tc, run_uses_host_twin_without_driver);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -6,6 +6,7 @@
 
 #include "convbn/geometry.h"
 #include "convbn/real.h"
+#include "support/run_suite.h"
 
 static cudnnStatus_t fake_status;
 static int fake_nb = 4, fake_dims[8] = {2, 3, 5, 7}, fake_strides[8] = {105, 35, 7, 1};
@@ -180,9 +181,5 @@ int main(void)
     tcase_add_test(tc, layouts_and_spans);
     tcase_add_test(tc, formatting);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "convbn/pairing.h"
+#include "support/run_suite.h"
 
 static struct convbn_conv_call conv;
 static struct convbn_bn_call bn;
@@ -129,9 +130,5 @@ int main(void)
     tcase_add_test(tc, conv_side_reasons);
     tcase_add_test(tc, reason_names);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

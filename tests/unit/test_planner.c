@@ -8,6 +8,7 @@
 
 #include "convbn/planner.h"
 #include "convbn/shim.h"
+#include "support/run_suite.h"
 
 #define STREAM(n) ((cudaStream_t)(uintptr_t)(0x1000 * (n)))
 #define HANDLE(n) ((cudnnHandle_t)(uintptr_t)(0x100000 * (n)))
@@ -321,9 +322,5 @@ int main(void)
     tcase_add_test(tc, bias_add_on_candidate_is_recorded);
     tcase_add_test(tc, other_adds_are_not_absorbed);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "convbn/trace.h"
+#include "support/run_suite.h"
 
 static char dir[64], path[128];
 static char mem[16][8];
@@ -685,9 +686,5 @@ int main(void)
     tcase_add_test(writing, full_buffer_table_stops_on_a_whole_line);
     tcase_add_test(writing, concurrent_records_keep_seq_and_lines);
     suite_add_tcase(s, writing);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }
