@@ -195,10 +195,12 @@ BENCH_TRACES := $(wildcard bench/traces/*.jsonl)
 TRACE_READER := bench/trace_reader.c bench/trace.h $(CONFIG_MK)
 FUZZ_CC ?= clang
 .PHONY: bench fuzz trace-reader-check
-$(BENCH): $(BENCH_SRCS) bench/bench.h bench/trace.h include/convbn/convbn.h $(EMU_CUDNN) $(EMU_CUDART)
+$(BENCH): $(BENCH_SRCS) bench/bench.h bench/trace.h include/convbn/convbn.h \
+          $(EMU_CUDNN) $(EMU_CUDART)
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -o $@ $(BENCH_SRCS) $(JSON_LIBS) $(EMU_LINK) -ldl -lm
-$(BUILD)/bench/fuzz_corpus_replay: bench/fuzz_trace_reader.c bench/fuzz_replay_main.c $(TRACE_READER)
+$(BUILD)/bench/fuzz_corpus_replay: bench/fuzz_trace_reader.c bench/fuzz_replay_main.c \
+                                   $(TRACE_READER)
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -o $@ bench/fuzz_trace_reader.c bench/fuzz_replay_main.c \
 	      bench/trace_reader.c $(JSON_LIBS)
@@ -216,6 +218,11 @@ bench: all $(BENCH)
 	LD_PRELOAD=$(abspath $(SHIM)) $(BENCH) --csv $(BUILD)/bench/bench.csv \
 	    --json $(BUILD)/bench/bench.json $(BENCH_TRACES) >$(BUILD)/bench/bench.txt; \
 	st=$$?; cat $(BUILD)/bench/bench.txt; exit $$st
+	LD_PRELOAD=$(abspath $(SHIM)) $(BENCH) --summary --json $(BUILD)/bench/summary.json \
+	    $(BENCH_TRACES) >$(BUILD)/bench/summary.txt
+	cat $(BUILD)/bench/summary.txt
+	python3 scripts/plot-bytes-saved.py $(BUILD)/bench/summary.json --trace resnet50 \
+	    -o $(BUILD)/bench/resnet50-bytes-saved.png
 # --- end of trace-replay bench ---
 
 install: $(SHIM)

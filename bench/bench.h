@@ -105,6 +105,7 @@ int clock_wait(struct bench_clock *c);
 /* Returns the milliseconds from mark a to mark b (after clock_wait). */
 double clock_ms(const struct bench_clock *c, long a, long b);
 
+/* Destroys the events and frees the marks. */
 void clock_close(struct bench_clock *c);
 
 /* ---- replay.c, buffers.c, pairs.c, deploy.c: one trace, prepared for replay ---- */
@@ -177,7 +178,7 @@ typedef void (*replay_observer)(void *ctx, size_t op);
  * way.  t must outlive r. */
 int replay_open(struct bench_replay *r, const struct trace *t, uint64_t seed);
 
-/* Releases everything replay_open created. */
+/* Releases everything replay_open created (also after it failed). */
 void replay_close(struct bench_replay *r);
 
 /* Issues every operation of the trace in order, as `mode` replays it (the caller has set the
@@ -200,6 +201,7 @@ int replay_fail(struct bench_replay *r, const struct trace_op *op, const char *f
 /* buffers.c: sizes and value ranges of every buffer from its uses; allocates and fills
  * them.  Returns 0 or -1 (message in r->err). */
 int buffers_open(struct bench_replay *r);
+/* Frees the buffers (safe after a failed or partial buffers_open). */
 void buffers_close(struct bench_replay *r);
 
 /* Refills buffer index buf with the values of `salt` (same salt, same values). */
@@ -207,21 +209,25 @@ int buffers_refill(struct bench_replay *r, int buf, uint64_t salt);
 
 /* descs.c: builds the descriptors and workspace of every operation (r->descs). */
 int descs_open(struct bench_replay *r);
+/* Destroys the descriptors (safe after a failed or partial descs_open). */
 void descs_close(struct bench_replay *r);
 
 /* Returns cuDNN's data type for a trace type. */
 cudnnDataType_t descs_type(enum trace_type type);
 
-/* pairs.c: finds the pairs, their signatures and which can be folded offline. */
+/* pairs.c: finds the pairs, their signatures and which can be folded offline.  Returns 0
+ * or -1 (message in r->err). */
 int pairs_find(struct bench_replay *r);
+/* Frees what pairs_find allocated. */
 void pairs_close(struct bench_replay *r);
 
 /* deploy.c: folds each foldable pair's BN into its conv on the host (fp32) and prepares the
  * conv + bias call that replaces the pair in deploy mode. */
 int deploy_open(struct bench_replay *r);
+/* Frees the folded weights and deploy descriptors (safe after a partial deploy_open). */
 void deploy_close(struct bench_replay *r);
 
-/* Issues the deploy call of foldable pair p. */
+/* Issues the deploy call of foldable pair p; returns cuDNN's status. */
 cudnnStatus_t deploy_issue(struct bench_replay *r, size_t p);
 
 /* ---- check.c: each pair's output in shim and deploy mode against baseline ---- */
@@ -240,6 +246,7 @@ double check_tolerance(enum trace_type type);
  * baseline's (|a - b| / max(1, |b|)); shim mode is skipped without a shim.  Returns 0, or -1
  * on a replay error (message in r->err). */
 int check_pairs(struct bench_replay *r, const struct shim_api *shim, struct bench_check *out);
+/* Frees the per-signature errors of a check. */
 void check_free(struct bench_check *c);
 
 /* ---- measure.c: warm-up and interleaved timed iterations ---- */
@@ -272,6 +279,7 @@ struct bench_result {
 int measure_run(struct bench_replay *r, const struct shim_api *shim,
                 const struct bench_options *opt, struct bench_clock *clk,
                 struct bench_result *out);
+/* Frees what measure_run allocated in *res (also after it failed). */
 void measure_free(struct bench_result *res);
 
 /* Returns the statistics of n values (n > 0); sorts values in place. */
@@ -279,12 +287,16 @@ struct bench_stat measure_stat(double *values, size_t n);
 
 /* ---- report.c: the table, CSV and JSON of a measurement ---- */
 
+/* Prints the table of one trace's results, the min..max spread, the shim's fused count
+ * and the check line to out. */
 void report_table(FILE *out, const struct bench_replay *r, const struct bench_result *res,
                   const struct bench_clock *clk);
+/* Writes the CSV header line of report_csv. */
 void report_csv_header(FILE *csv);
 
 /* Writes s as one CSV field (quoted, quotes doubled). */
 void report_csv_text(FILE *csv, const char *s);
+/* Writes one CSV row per signature, then the all-pairs and whole-trace rows. */
 void report_csv(FILE *csv, const struct bench_replay *r, const struct bench_result *res);
 
 /* Returns a new JSON object for one trace's results (the caller owns it). */
@@ -300,12 +312,16 @@ void report_json_dims(struct json_object *obj, const char *key, const int *dims,
  * or -1 (message in r->err). */
 int summary_run(struct bench_replay *r, const struct shim_api *shim, FILE *out, FILE *csv,
                 struct json_object *json_traces);
+/* Writes the CSV header line of the summary's per-pair rows. */
 void summary_csv_header(FILE *csv);
 
 /* ---- progress.c: a progress bar on stderr when it is a terminal ---- */
 
+/* Starts a bar of `steps` steps named label (which must outlive the bar). */
 void progress_begin(const char *label, size_t steps);
+/* Advances the bar by one step. */
 void progress_step(void);
+/* Erases the bar. */
 void progress_end(void);
 
 #endif

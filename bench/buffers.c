@@ -3,6 +3,7 @@
  * buffer's role (weights scaled by their fan-in, BN variance positive, activations in
  * [-1, 1); never zeros).  Owns those allocations. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "bench.h"
@@ -47,8 +48,10 @@ static void use_filter(struct bench_replay *r, const struct trace_filter *w)
 static void use_bn_buffers(struct bench_replay *r, const struct trace_op *op)
 {
     static const struct { enum role role; float lo, hi; } forward[TRACE_BN_BUFS] = {
-        [TRACE_BN_SCALE] = {ROLE_PARAM, 0.5f, 1.5f},     [TRACE_BN_BIAS] = {ROLE_PARAM, -0.5f, 0.5f},
-        [TRACE_BN_MEAN] = {ROLE_PARAM, -0.2f, 0.2f},     [TRACE_BN_VAR] = {ROLE_POSITIVE, 0.5f, 1.5f},
+        [TRACE_BN_SCALE] = {ROLE_PARAM, 0.5f, 1.5f},
+        [TRACE_BN_BIAS] = {ROLE_PARAM, -0.5f, 0.5f},
+        [TRACE_BN_MEAN] = {ROLE_PARAM, -0.2f, 0.2f},
+        [TRACE_BN_VAR] = {ROLE_POSITIVE, 0.5f, 1.5f},
         [TRACE_BN_SAVED_MEAN] = {ROLE_PARAM, -0.2f, 0.2f},
         [TRACE_BN_SAVED_INV_VAR] = {ROLE_POSITIVE, 0.5f, 1.5f}};
     int backward = op->kind == TRACE_BN_BACKWARD;
@@ -67,7 +70,7 @@ static void plan(struct bench_replay *r)
 {
     const struct trace *t = r->trace;
     for (int i = 0; i < t->n_buffers; i++)
-        r->bufs[i] = (struct bench_buffer){.type = TRACE_FLOAT, .lo = -1, .hi = 1, .role = ROLE_DATA};
+        r->bufs[i] = (struct bench_buffer){.lo = -1, .hi = 1, .role = ROLE_DATA};
     for (size_t i = 0; i < t->n_ops; i++) {
         const struct trace_op *op = &t->ops[i];
         for (int s = 0; s < TRACE_SLOTS; s++) {
@@ -85,8 +88,11 @@ static void plan(struct bench_replay *r)
 static int check_memory(struct bench_replay *r)
 {
     size_t need = 0, free_bytes = 0, total = 0;
-    for (int i = 0; i < r->trace->n_buffers; i++)
-        need += r->bufs[i].bytes < MIN_ALLOC ? MIN_ALLOC : r->bufs[i].bytes;
+    for (int i = 0; i < r->trace->n_buffers; i++) {
+        size_t bytes = r->bufs[i].bytes < MIN_ALLOC ? MIN_ALLOC : r->bufs[i].bytes;
+        if (__builtin_add_overflow(need, bytes, &need))
+            need = SIZE_MAX;
+    }
     if (cudaMemGetInfo(&free_bytes, &total) != cudaSuccess)
         return replay_fail(r, NULL, "cudaMemGetInfo failed");
     if (need > free_bytes)

@@ -120,7 +120,8 @@ int data_fill(void *dev, size_t bytes, enum trace_type type, float lo, float hi,
         size_t chunk = bytes - done < STAGING_BYTES ? bytes - done : STAGING_BYTES;
         for (size_t i = 0; i < per_chunk && i * elem < chunk; i++)
             data_put(host, type, i, lo + (hi - lo) * next_unit(&state));
-        if (cudaMemcpy((unsigned char *)dev + done, host, chunk, cudaMemcpyHostToDevice) != cudaSuccess)
+        unsigned char *to = (unsigned char *)dev + done;
+        if (cudaMemcpy(to, host, chunk, cudaMemcpyHostToDevice) != cudaSuccess)
             rc = -1;
         done += chunk;
     }

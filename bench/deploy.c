@@ -64,8 +64,9 @@ static int read_inputs(struct bench_replay *r, const struct trace_op *conv,
     in->beta = read_floats(replay_ptr(r, bn->bn_buf[TRACE_BN_BIAS]), pt, k);
     in->mean = read_floats(replay_ptr(r, bn->bn_buf[TRACE_BN_MEAN]), pt, k);
     in->var = read_floats(replay_ptr(r, bn->bn_buf[TRACE_BN_VAR]), pt, k);
+    const struct trace_tensor *bias = &conv->t[TRACE_AUX];
     if (conv->kind == TRACE_CONV_BIAS_ACT)
-        in->conv_bias = read_floats(replay_ptr(r, conv->t[TRACE_AUX].buf), conv->t[TRACE_AUX].type, k);
+        in->conv_bias = read_floats(replay_ptr(r, bias->buf), bias->type, k);
     if (!in->w || !in->gamma || !in->beta || !in->mean || !in->var ||
         (conv->kind == TRACE_CONV_BIAS_ACT && !in->conv_bias))
         return replay_fail(r, bn, "cannot read the weights and BN parameters to fold");

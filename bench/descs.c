@@ -52,10 +52,11 @@ static int make_conv(struct bench_replay *r, const struct trace_op *op, struct o
     static const cudnnMathType_t math[] = {CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH,
                                            CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, CUDNN_FMA_MATH};
     const struct trace_conv *c = &op->conv;
+    cudnnConvolutionMode_t mode =
+        c->mode == TRACE_CONVOLUTION ? CUDNN_CONVOLUTION : CUDNN_CROSS_CORRELATION;
     CUDNN_TRY(r, op, cudnnCreateConvolutionDescriptor, &d->conv);
     CUDNN_TRY(r, op, cudnnSetConvolutionNdDescriptor, d->conv, c->nb_spatial, c->pad, c->stride,
-              c->dilation, c->mode == TRACE_CONVOLUTION ? CUDNN_CONVOLUTION : CUDNN_CROSS_CORRELATION,
-              descs_type(c->compute));
+              c->dilation, mode, descs_type(c->compute));
     CUDNN_TRY(r, op, cudnnSetConvolutionGroupCount, d->conv, c->groups);
     CUDNN_TRY(r, op, cudnnSetConvolutionMathType, d->conv, math[c->math]);
     return 0;
@@ -133,7 +134,7 @@ int descs_open(struct bench_replay *r)
 {
     const struct trace *t = r->trace;
     if (!(r->descs = calloc(t->n_ops ? t->n_ops : 1, sizeof *r->descs)))
-        return replay_fail(r, NULL, "out of memory for the descriptors of %zu operations", t->n_ops);
+        return replay_fail(r, NULL, "out of memory for %zu operations' descriptors", t->n_ops);
     for (size_t i = 0; i < t->n_ops; i++)
         if (make_descs(r, &t->ops[i], &r->descs[i]))
             return -1;

@@ -74,10 +74,22 @@ static int parse_args(int argc, char **argv, struct bench_options *opt)
     for (int c; (c = getopt_long(argc, argv, ":n:w:h", longs, NULL)) != -1;) {
         int rc = 0;
         switch (c) {
-        case 'n': rc = parse_number("-n", optarg, 1, MAX_ITERATIONS, &v); opt->iterations = (int)v; break;
-        case 'w': rc = parse_number("-w", optarg, 0, MAX_ITERATIONS, &v); opt->warmup = (int)v; break;
-        case SEED: rc = parse_number("--seed", optarg, 0, LONG_MAX, &v); opt->seed = (uint64_t)v; break;
-        case MAX_OPS: rc = parse_number("--max-ops", optarg, 1, 100000000, &v); opt->max_ops = (size_t)v; break;
+        case 'n':
+            rc = parse_number("-n", optarg, 1, MAX_ITERATIONS, &v);
+            opt->iterations = (int)v;
+            break;
+        case 'w':
+            rc = parse_number("-w", optarg, 0, MAX_ITERATIONS, &v);
+            opt->warmup = (int)v;
+            break;
+        case SEED:
+            rc = parse_number("--seed", optarg, 0, LONG_MAX, &v);
+            opt->seed = (uint64_t)v;
+            break;
+        case MAX_OPS:
+            rc = parse_number("--max-ops", optarg, 1, 100000000, &v);
+            opt->max_ops = (size_t)v;
+            break;
         case CSV: opt->csv = optarg; break;
         case JSON: opt->json = optarg; break;
         case NO_SHIM: opt->no_shim = 1; break;
@@ -92,7 +104,7 @@ static int parse_args(int argc, char **argv, struct bench_options *opt)
     if (optind >= argc)
         return usage_error("no trace given%s", "");
     if (opt->summary && opt->no_shim)
-        return usage_error("--summary reads the shim's counters; it cannot run with --no-shim%s", "");
+        return usage_error("--summary reads the shim's counters: no --no-shim with it%s", "");
     return optind;
 }
 
@@ -107,9 +119,10 @@ static int find_shim(const struct bench_options *opt, struct shim_api *shim)
     }
     if (found)
         return 0;
-    fprintf(stderr, "convbn-bench: the shim is not preloaded (no convbn_set_mode in this process).\n"
-                    "Run it as LD_PRELOAD=/path/to/libconvbn_shim.so convbn-bench ... (or through\n"
-                    "scripts/convbn-run), or pass --no-shim for baseline and deploy only.\n");
+    fprintf(stderr,
+            "convbn-bench: the shim is not preloaded (no convbn_set_mode in this process).\n"
+            "Run it as LD_PRELOAD=/path/to/libconvbn_shim.so convbn-bench ... (or through\n"
+            "scripts/convbn-run), or pass --no-shim for baseline and deploy only.\n");
     return -1;
 }
 
@@ -165,7 +178,8 @@ static struct json_object *json_root(const struct bench_options *opt, const stru
 {
     struct json_object *root = json_object_new_object();
     json_object_object_add(root, "tool", json_object_new_string("convbn-bench"));
-    json_object_object_add(root, "mode", json_object_new_string(opt->summary ? "summary" : "bench"));
+    const char *mode = opt->summary ? "summary" : "bench";
+    json_object_object_add(root, "mode", json_object_new_string(mode));
     if (!opt->summary) {
         json_object_object_add(root, "timing", json_object_new_string(clk->label));
         json_object_object_add(root, "device", json_object_new_string(clk->device));
@@ -202,7 +216,8 @@ static int close_outputs(const struct bench_options *opt, const struct bench_clo
     }
     if (o->traces) {
         struct json_object *root = json_root(opt, clk, o->traces);
-        if (json_object_to_file_ext(opt->json, root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE) != 0) {
+        int flags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE;
+        if (json_object_to_file_ext(opt->json, root, flags) != 0) {
             fprintf(stderr, "convbn-bench: cannot write %s\n", opt->json);
             rc = -1;
         }
@@ -213,7 +228,8 @@ static int close_outputs(const struct bench_options *opt, const struct bench_clo
 
 int main(int argc, char **argv)
 {
-    struct bench_options opt = {.iterations = 5, .warmup = 1, .seed = 1, .max_ops = DEFAULT_MAX_OPS};
+    struct bench_options opt = {.iterations = 5, .warmup = 1, .seed = 1,
+                                .max_ops = DEFAULT_MAX_OPS};
     struct shim_api shim;
     struct bench_clock clk = {0};
     struct outputs out;

@@ -50,9 +50,10 @@ static int foldable(const struct trace_op *conv, const struct trace_op *bn)
     if (bn->mode == TRACE_BN_PER_ACTIVATION || bn->beta != 0 ||
         (conv->kind == TRACE_CONV_FWD && conv->beta != 0))
         return 0;
+    const struct trace_tensor *bias = &conv->t[TRACE_AUX];
     if (conv->kind == TRACE_CONV_BIAS_ACT &&
-        (conv->mode != TRACE_ACT_IDENTITY || conv->alpha2 != 0 || conv->t[TRACE_AUX].type != y->type ||
-         conv->t[TRACE_AUX].buf == TRACE_NO_BUF || trace_tensor_elements(&conv->t[TRACE_AUX]) != (size_t)k))
+        (conv->mode != TRACE_ACT_IDENTITY || conv->alpha2 != 0 || bias->type != y->type ||
+         bias->buf == TRACE_NO_BUF || trace_tensor_elements(bias) != (size_t)k))
         return 0;
     if (!fold_type(y->type) || x->type != y->type || conv->w.type != y->type ||
         z->type != y->type || params->type != TRACE_FLOAT || z->nb_dims != y->nb_dims ||

@@ -2,7 +2,8 @@
  * shim, when preloaded, sees ordinary calls) on its stream, in trace order, in one of the
  * bench's modes, and marks pairs and the whole replay on the clock.  `opaque` operations
  * become a cudaEventRecord on their stream: GPU work the shim must flush for, without
- * synchronising.  Owns the handle, streams and workspace of struct bench_replay and the
+ * synchronising; the same event ends every replay, so that work the shim deferred is timed
+ * in the replay that issued it.  Owns the handle, streams and workspace of struct bench_replay and the
  * order in which the other modules prepare and release it. */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -54,7 +55,7 @@ int replay_open(struct bench_replay *r, const struct trace *t, uint64_t seed)
     if (open_streams(r) || descs_open(r) || buffers_open(r) || pairs_find(r) || deploy_open(r))
         return -1;
     if (r->workspace_bytes && cudaMalloc(&r->workspace, r->workspace_bytes) != cudaSuccess)
-        return replay_fail(r, NULL, "cudaMalloc of a %zu-byte workspace failed", r->workspace_bytes);
+        return replay_fail(r, NULL, "cudaMalloc of %zu workspace bytes failed", r->workspace_bytes);
     return 0;
 }
 
@@ -188,6 +189,15 @@ static int use_stream(struct bench_replay *r, const struct trace_op *op)
     return 0;
 }
 
+/* Records the flush event on stream for op (NULL: the end of the replay): the shim runs
+ * what it deferred there (on every stream for the legacy default stream, NULL) first. */
+static int flush(struct bench_replay *r, const struct trace_op *op, cudaStream_t stream)
+{
+    if (cudaEventRecord(r->flush_event, stream) != cudaSuccess)
+        return replay_fail(r, op, "cudaEventRecord failed");
+    return 0;
+}
+
 /* Issues operation i as the baseline does. */
 static int issue(struct bench_replay *r, size_t i)
 {
@@ -196,11 +206,8 @@ static int issue(struct bench_replay *r, size_t i)
     cudnnStatus_t st;
     if (use_stream(r, op))
         return -1;
-    if (op->kind == TRACE_OPAQUE) {
-        if (cudaEventRecord(r->flush_event, r->streams[op->stream]) != cudaSuccess)
-            return replay_fail(r, op, "cudaEventRecord failed");
-        return 0;
-    }
+    if (op->kind == TRACE_OPAQUE)
+        return flush(r, op, r->streams[op->stream]);
     if (bench_is_conv(op->kind))
         st = issue_conv(r, op, d);
     else if (op->kind == TRACE_ADD_TENSOR || op->kind == TRACE_OP_TENSOR)
@@ -238,14 +245,18 @@ int replay_pair(struct bench_replay *r, size_t p, enum bench_mode mode)
                : 0;
 }
 
-/* Marks the clock before a pair's conv and after its BN; records the marks in start/end. */
+/* Marks the clock before a pair's conv (after a flush, so that work deferred before the
+ * pair is not counted in it) and after its BN; records the marks in start/end. */
 static int mark_pair(struct bench_replay *r, struct bench_clock *clk, size_t i, long *start,
                      long *end)
 {
     long p = r->pair_of_op[i];
     const struct trace_op *op = &r->trace->ops[i];
-    long *slot = p < 0 ? NULL : i == r->pairs[p].conv ? &start[p] : &end[p];
-    if (slot && (*slot = clock_mark(clk, r->streams[op->stream])) < 0)
+    cudaStream_t stream = r->streams[op->stream];
+    int is_start = i == r->pairs[p].conv;
+    if (is_start && flush(r, op, stream))
+        return -1;
+    if ((*(is_start ? &start[p] : &end[p]) = clock_mark(clk, stream)) < 0)
         return replay_fail(r, op, "cannot record a timing mark");
     return 0;
 }
@@ -279,7 +290,7 @@ int replay_run(struct bench_replay *r, enum bench_mode mode, struct bench_clock 
         clock_restart(clk);
         first = clock_mark(clk, NULL);
     }
-    rc = run_ops(r, mode, clk, start, end, observer, ctx);
+    rc = run_ops(r, mode, clk, start, end, observer, ctx) || flush(r, NULL, NULL);
     if (rc == 0 && clk && ((last = clock_mark(clk, NULL)) < 0 || first < 0 || clock_wait(clk)))
         rc = replay_fail(r, NULL, "cannot take the replay's timing marks");
     for (size_t p = 0; rc == 0 && clk && p < r->n_pairs; p++)
@@ -287,5 +298,5 @@ int replay_run(struct bench_replay *r, enum bench_mode mode, struct bench_clock 
     if (rc == 0 && clk)
         *total_ms = clock_ms(clk, first, last);
     free(marks);
-    return rc;
+    return rc ? -1 : 0;
 }

@@ -9,7 +9,7 @@
 
 #include "bench.h"
 
-#define MIN_LABEL 24
+#define MIN_LABEL 33 /* the column's heading */
 
 static const char *human_bytes(uint64_t bytes, char *buf, size_t cap)
 {
@@ -43,10 +43,14 @@ static void row(FILE *out, int width, const char *index, const char *name, size_
                 const struct bench_stat *st, int have_shim, uint64_t bytes)
 {
     char b[32], shim[16] = "-", sd[16] = "-", sb[16] = "-";
+    double to_deploy = ratio(st[BENCH_SHIM].median, st[BENCH_DEPLOY].median);
+    double to_base = ratio(st[BENCH_SHIM].median, st[BENCH_BASELINE].median);
     if (have_shim) {
         snprintf(shim, sizeof shim, "%.3f", st[BENCH_SHIM].median);
-        snprintf(sd, sizeof sd, "%.3f", ratio(st[BENCH_SHIM].median, st[BENCH_DEPLOY].median));
-        snprintf(sb, sizeof sb, "%.3f", ratio(st[BENCH_SHIM].median, st[BENCH_BASELINE].median));
+        if (isfinite(to_deploy))
+            snprintf(sd, sizeof sd, "%.3f", to_deploy);
+        if (isfinite(to_base))
+            snprintf(sb, sizeof sb, "%.3f", to_base);
     }
     fprintf(out, "%4s %6zu  %-*s %10.3f %10s %10.3f %11s %10s %12s\n", index, count, width,
             name, st[BENCH_BASELINE].median, shim, st[BENCH_DEPLOY].median, sd, sb,
@@ -77,7 +81,8 @@ static void table_rows(FILE *out, const struct bench_replay *r, const struct ben
 
 static void spread(FILE *out, const char *what, const struct bench_stat *st, int have_shim)
 {
-    fprintf(out, "  %-12s baseline %.3f..%.3f", what, st[BENCH_BASELINE].min, st[BENCH_BASELINE].max);
+    fprintf(out, "  %-12s baseline %.3f..%.3f", what, st[BENCH_BASELINE].min,
+            st[BENCH_BASELINE].max);
     if (have_shim)
         fprintf(out, "  shim %.3f..%.3f", st[BENCH_SHIM].min, st[BENCH_SHIM].max);
     fprintf(out, "  deploy %.3f..%.3f ms\n", st[BENCH_DEPLOY].min, st[BENCH_DEPLOY].max);
@@ -153,6 +158,14 @@ void report_csv_header(FILE *csv)
                  "max_rel_error_deploy\n");
 }
 
+/* Writes ",v" (printf format fmt), or "," when v is absent or not finite. */
+static void csv_number(FILE *csv, int have, double v, const char *fmt)
+{
+    fputc(',', csv);
+    if (have && isfinite(v))
+        fprintf(csv, fmt, v);
+}
+
 static void csv_row(FILE *csv, const struct bench_replay *r, const char *sig, const char *label,
                     size_t count, const struct bench_stat *st, int have_shim, uint64_t bytes,
                     const double *err)
@@ -161,23 +174,18 @@ static void csv_row(FILE *csv, const struct bench_replay *r, const char *sig, co
     fprintf(csv, ",%s,", sig);
     report_csv_text(csv, label);
     fprintf(csv, ",%zu", count);
-    for (int m = 0; m < BENCH_MODES; m++)
-        if (m == BENCH_SHIM && !have_shim)
-            fprintf(csv, ",,,");
-        else
-            fprintf(csv, ",%.6f,%.6f,%.6f", st[m].median, st[m].min, st[m].max);
-    if (have_shim)
-        fprintf(csv, ",%.6f,%.6f", ratio(st[BENCH_SHIM].median, st[BENCH_DEPLOY].median),
-                ratio(st[BENCH_SHIM].median, st[BENCH_BASELINE].median));
-    else
-        fprintf(csv, ",,");
+    for (int m = 0; m < BENCH_MODES; m++) {
+        int have = m != BENCH_SHIM || have_shim;
+        csv_number(csv, have, st[m].median, "%.6f");
+        csv_number(csv, have, st[m].min, "%.6f");
+        csv_number(csv, have, st[m].max, "%.6f");
+    }
+    csv_number(csv, have_shim, ratio(st[BENCH_SHIM].median, st[BENCH_DEPLOY].median), "%.6f");
+    csv_number(csv, have_shim, ratio(st[BENCH_SHIM].median, st[BENCH_BASELINE].median), "%.6f");
     fprintf(csv, ",%llu", (unsigned long long)bytes);
-    if (err && have_shim)
-        fprintf(csv, ",%.3g,%.3g\n", err[BENCH_SHIM], err[BENCH_DEPLOY]);
-    else if (err)
-        fprintf(csv, ",,%.3g\n", err[BENCH_DEPLOY]);
-    else
-        fprintf(csv, ",,\n");
+    csv_number(csv, err && have_shim, err ? err[BENCH_SHIM] : 0, "%.3g");
+    csv_number(csv, err != NULL, err ? err[BENCH_DEPLOY] : 0, "%.3g");
+    fputc('\n', csv);
 }
 
 void report_csv(FILE *csv, const struct bench_replay *r, const struct bench_result *res)
@@ -211,29 +219,38 @@ void report_json_dims(struct json_object *obj, const char *key, const int *dims,
     json_object_object_add(obj, key, a);
 }
 
+/* A JSON number, or null for a value JSON cannot hold (NaN, infinity). */
+static struct json_object *json_number(double v)
+{
+    return isfinite(v) ? json_object_new_double(v) : NULL;
+}
+
 static struct json_object *json_stat(const struct bench_stat *st)
 {
     struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "median_ms", json_object_new_double(st->median));
-    json_object_object_add(o, "min_ms", json_object_new_double(st->min));
-    json_object_object_add(o, "max_ms", json_object_new_double(st->max));
+    json_object_object_add(o, "median_ms", json_number(st->median));
+    json_object_object_add(o, "min_ms", json_number(st->min));
+    json_object_object_add(o, "max_ms", json_number(st->max));
     return o;
+}
+
+/* A number measured in shim mode: null without the shim. */
+static struct json_object *shim_number(int have_shim, double v)
+{
+    return have_shim ? json_number(v) : NULL;
 }
 
 /* {"baseline": {...}, "shim": {...} or null, "deploy": {...}, ratios} */
 static void json_modes(struct json_object *o, const struct bench_stat *st, int have_shim)
 {
+    double shim = st[BENCH_SHIM].median;
     for (int m = 0; m < BENCH_MODES; m++)
         json_object_object_add(o, bench_mode_name((enum bench_mode)m),
                                m == BENCH_SHIM && !have_shim ? NULL : json_stat(&st[m]));
     json_object_object_add(o, "shim_over_deploy",
-                           have_shim ? json_object_new_double(ratio(st[BENCH_SHIM].median,
-                                                                    st[BENCH_DEPLOY].median))
-                                     : NULL);
+                           shim_number(have_shim, ratio(shim, st[BENCH_DEPLOY].median)));
     json_object_object_add(o, "shim_over_baseline",
-                           have_shim ? json_object_new_double(ratio(st[BENCH_SHIM].median,
-                                                                    st[BENCH_BASELINE].median))
-                                     : NULL);
+                           shim_number(have_shim, ratio(shim, st[BENCH_BASELINE].median)));
 }
 
 static struct json_object *json_signature(const struct bench_replay *r,
@@ -252,13 +269,14 @@ static struct json_object *json_signature(const struct bench_replay *r,
     report_json_dims(o, "x", conv->t[TRACE_IN].dims, conv->t[TRACE_IN].nb_dims);
     report_json_dims(o, "w", conv->w.dims, conv->w.nb_dims);
     report_json_dims(o, "y", conv->t[TRACE_OUT].dims, conv->t[TRACE_OUT].nb_dims);
-    json_object_object_add(o, "type", json_object_new_string(trace_type_name(conv->t[TRACE_OUT].type)));
+    const char *type = trace_type_name(conv->t[TRACE_OUT].type);
+    json_object_object_add(o, "type", json_object_new_string(type));
     json_modes(o, st, res->have_shim);
     json_object_object_add(o, "bytes_saved", json_object_new_int64((int64_t)sig->bytes_saved));
     json_object_object_add(o, "max_rel_error_shim",
-                           res->have_shim ? json_object_new_double(res->check.sig_err[BENCH_SHIM][g]) : NULL);
+                           shim_number(res->have_shim, res->check.sig_err[BENCH_SHIM][g]));
     json_object_object_add(o, "max_rel_error_deploy",
-                           json_object_new_double(res->check.sig_err[BENCH_DEPLOY][g]));
+                           json_number(res->check.sig_err[BENCH_DEPLOY][g]));
     return o;
 }
 
@@ -269,8 +287,9 @@ static struct json_object *json_check(const struct bench_result *res)
     json_object_object_add(o, "pairs", json_object_new_int64((int64_t)c->pairs_checked));
     json_object_object_add(o, "failures", json_object_new_int64((int64_t)c->failures));
     json_object_object_add(o, "max_rel_error_shim",
-                           res->have_shim ? json_object_new_double(c->max_err[BENCH_SHIM]) : NULL);
-    json_object_object_add(o, "max_rel_error_deploy", json_object_new_double(c->max_err[BENCH_DEPLOY]));
+                           shim_number(res->have_shim, c->max_err[BENCH_SHIM]));
+    json_object_object_add(o, "max_rel_error_deploy",
+                           json_number(c->max_err[BENCH_DEPLOY]));
     json_object_object_add(o, "ok", json_object_new_boolean(c->failures == 0));
     return o;
 }
@@ -288,7 +307,7 @@ struct json_object *report_json(const struct bench_replay *r, const struct bench
     json_object_object_add(o, "pairs", json_object_new_int64((int64_t)r->n_pairs));
     json_object_object_add(o, "iterations", json_object_new_int(res->iterations));
     json_object_object_add(o, "shim_fused_per_replay",
-                           res->have_shim ? json_object_new_double(res->fused_per_iteration) : NULL);
+                           shim_number(res->have_shim, res->fused_per_iteration));
     for (size_t g = 0; g < r->n_sigs; g++) {
         json_object_array_add(sigs, json_signature(r, res, g));
         bytes += r->sigs[g].bytes_saved;

@@ -107,7 +107,8 @@ static void write_csv(FILE *csv, const struct summary *s)
         }
         dims_text(y, sizeof y, bn->t[TRACE_IN].dims, bn->t[TRACE_IN].nb_dims);
         report_csv_text(csv, t->name);
-        fprintf(csv, ",%zu,%ld,%ld,%s,%s,%s,%s,%s,%llu\n", i, conv ? conv->seq : -1, bn->seq, x, w, y, trace_type_name(bn->t[TRACE_IN].type),
+        fprintf(csv, ",%zu,%ld,%ld,%s,%s,%s,%s,%s,%llu\n", i, conv ? conv->seq : -1, bn->seq, x, w,
+                y, trace_type_name(bn->t[TRACE_IN].type),
                 verdict(s, l->reason), (unsigned long long)l->bytes);
     }
 }
@@ -126,7 +127,8 @@ static struct json_object *json_layer(const struct summary *s, size_t i)
         report_json_dims(o, "w", conv->w.dims, conv->w.nb_dims);
     }
     report_json_dims(o, "y", bn->t[TRACE_IN].dims, bn->t[TRACE_IN].nb_dims);
-    json_object_object_add(o, "type", json_object_new_string(trace_type_name(bn->t[TRACE_IN].type)));
+    const char *type = trace_type_name(bn->t[TRACE_IN].type);
+    json_object_object_add(o, "type", json_object_new_string(type));
     json_object_object_add(o, "verdict", json_object_new_string(verdict(s, l->reason)));
     json_object_object_add(o, "bytes_saved", json_object_new_int64((int64_t)l->bytes));
     return o;
@@ -147,10 +149,11 @@ static struct json_object *summary_json(const struct summary *s)
     json_object_object_add(o, "fusable", json_object_new_int64((int64_t)fusable));
     json_object_object_add(o, "fusable_fraction",
                            json_object_new_double(pairs ? (double)fusable / (double)pairs : 0));
-    for (int i = 1; i < CONVBN_COUNTERS_REASONS; i++)
-        if (b->not_fusable[i] > a->not_fusable[i])
-            json_object_object_add(reasons, verdict(s, i),
-                                   json_object_new_int64((int64_t)(b->not_fusable[i] - a->not_fusable[i])));
+    for (int i = 1; i < CONVBN_COUNTERS_REASONS; i++) {
+        uint64_t n = b->not_fusable[i] - a->not_fusable[i];
+        if (n)
+            json_object_object_add(reasons, verdict(s, i), json_object_new_int64((int64_t)n));
+    }
     json_object_object_add(o, "not_fusable", reasons);
     json_object_object_add(o, "bytes_saved_per_iteration",
                            json_object_new_int64((int64_t)(b->bytes_saveable - a->bytes_saveable)));

@@ -342,11 +342,10 @@ static int get_conv(struct parser *p, struct json_object *obj, struct trace_conv
     struct json_object *v = get_object(p, obj, "conv", expected);
     int n_stride, n_dilation, mode, compute, math;
     long groups;
-    if (!v ||
-        get_ints(p, v, "conv", "pad", 1, TRACE_MAX_SPATIAL, 0, MAX_WINDOW, c->pad, &c->nb_spatial) ||
-        get_ints(p, v, "conv", "stride", 1, TRACE_MAX_SPATIAL, 1, MAX_WINDOW, c->stride, &n_stride) ||
-        get_ints(p, v, "conv", "dilation", 1, TRACE_MAX_SPATIAL, 1, MAX_WINDOW, c->dilation,
-                 &n_dilation) ||
+    const int n = TRACE_MAX_SPATIAL;
+    if (!v || get_ints(p, v, "conv", "pad", 1, n, 0, MAX_WINDOW, c->pad, &c->nb_spatial) ||
+        get_ints(p, v, "conv", "stride", 1, n, 1, MAX_WINDOW, c->stride, &n_stride) ||
+        get_ints(p, v, "conv", "dilation", 1, n, 1, MAX_WINDOW, c->dilation, &n_dilation) ||
         get_int(p, v, "conv", "groups", 1, INT_MAX, &groups) ||
         get_word(p, v, "conv", "mode", conv_mode_names, COUNT(conv_mode_names), &mode) ||
         get_word(p, v, "conv", "compute", type_names, COUNT(type_names), &compute) ||
@@ -669,7 +668,8 @@ static void renumber_id(int *buf, void *ctx)
 static int renumber_buffers(struct parser *p)
 {
     struct trace *t = p->trace;
-    struct id_set set = {malloc((t->n_ops * (TRACE_SLOTS + 1 + TRACE_BN_BUFS) + 1) * sizeof(int)), 0};
+    size_t most = t->n_ops * (TRACE_SLOTS + 1 + TRACE_BN_BUFS) + 1; /* buffer fields per op */
+    struct id_set set = {malloc(most * sizeof(int)), 0};
     if (!set.ids)
         return fail(p, "out of memory");
     each_buf(t, collect_id, &set);
@@ -741,8 +741,10 @@ static int parse_chunk(struct parser *p, char *chunk, size_t *have, int at_eof)
 {
     size_t at = 0;
     int rc = 0;
-    for (char *nl; rc == 0 && (nl = memchr(chunk + at, '\n', *have - at)); at = (size_t)(nl - chunk) + 1)
+    for (char *nl; rc == 0 && (nl = memchr(chunk + at, '\n', *have - at));) {
         rc = parse_line(p, chunk + at, (size_t)(nl - (chunk + at)));
+        at = (size_t)(nl - chunk) + 1;
+    }
     if (rc == 0 && at_eof && at < *have) {
         rc = parse_line(p, chunk + at, *have - at);
         at = *have;

@@ -12,7 +12,10 @@ What the reader expects (anything else is ignored, so later fields do not break 
      {"trace": "bench/traces/resnet50.jsonl",   list of trace objects, or one trace object
       "model": "resnet50",                      optional; the title uses model, else the
                                                 trace file's base name
-      "pairs": [                                required: one object per pair
+      "layers": [{"layer": 0, "bytes_saved": 65536, "verdict": "fusable"}, ...],
+                                                what convbn-bench writes: one object per pair;
+                                                a verdict other than "fusable" draws grey
+      "pairs": [                                accepted instead of "layers": one object per pair
         {"index": 0,                            optional; default: position in the list
          "signature": "...",                    optional, not drawn
          "bytes_saved": 131072,                 required (also accepted: activation_bytes_saved,
@@ -220,10 +223,17 @@ def pair_bytes(pair):
 
 
 def read_pairs(trace, name):
-    """Return [(index, bytes_saved, drawn_as_saved)] for the pairs of one trace."""
-    pairs = trace.get("pairs")
+    """Return [(index, bytes_saved, drawn_as_saved)] for the pairs of one trace: its
+    "layers" list (what `convbn-bench --summary --json` writes: "layer", "bytes_saved",
+    "verdict"), else its "pairs" list."""
+    pairs = trace.get("layers")
+    if isinstance(pairs, list):
+        pairs = [dict(p, index=p.get("layer", i), fusable=p.get("verdict") == "fusable")
+                 if isinstance(p, dict) else p for i, p in enumerate(pairs)]
+    else:
+        pairs = trace.get("pairs")
     if not isinstance(pairs, list):
-        raise InputError("trace %s: missing \"pairs\" list" % name)
+        raise InputError("trace %s: missing \"layers\" or \"pairs\" list" % name)
     result = []
     for position, pair in enumerate(pairs):
         if not isinstance(pair, dict):
@@ -358,7 +368,8 @@ def main(argv):
         traces = load_traces(args.summary)
         if args.list:
             for i, t in enumerate(traces):
-                count = len(t["pairs"]) if isinstance(t.get("pairs"), list) else 0
+                rows = t.get("layers", t.get("pairs"))
+                count = len(rows) if isinstance(rows, list) else 0
                 print("%d %s %d pairs" % (i, trace_name(t, i), count))
             return 0
         trace, position = select_trace(traces, args.trace)

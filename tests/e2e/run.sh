@@ -236,6 +236,43 @@ check "trace: mode=off or a process without cuDNN writes no trace" bash -c "
   CONVBN_TRACE='$tmp/trsh.%p' LD_PRELOAD='$preload' sh -c 'echo hello' >/dev/null &&
   ! ls '$tmp'/troff.* '$tmp'/trsh.* 2>/dev/null"
 
+# Replay bench (bench/convbn-bench): a trace recorded from resnet_seq replays with the same
+# 15 pairs (--summary reads the shim's counters), and in all three modes with every fused
+# output within tolerance of baseline; a malformed trace is an error naming file:line; the
+# bench refuses to run without the shim unless --no-shim, and rejects bad arguments.
+bench=$build/bench/convbn-bench
+check "bench: trace recorded from resnet_seq replays with 15 pairs" bash -c "
+  CONVBN_MODE=observe CONVBN_TRACE='$tmp/rec.%p.jsonl' LD_PRELOAD='$preload' '$bin/resnet_seq' >/dev/null &&
+  rec=\$(ls '$tmp'/rec.*.jsonl) && LD_PRELOAD='$preload' '$bench' --summary \"\$rec\" >'$tmp/rec.sum' &&
+  cat '$tmp/rec.sum' && grep -Eq '^ +pairs +15\$' '$tmp/rec.sum' && grep -Eq '^ +fusable +15 ' '$tmp/rec.sum'"
+check "bench: three modes agree on the recorded trace, every pair fused" bash -c "
+  LD_PRELOAD='$preload' '$bench' -n 1 -w 0 --json '$tmp/rec.json' '$tmp'/rec.*.jsonl >'$tmp/rec.out' &&
+  cat '$tmp/rec.out' && grep -q '^shim: fused 15 of 15 pairs' '$tmp/rec.out' &&
+  grep -q '^check: 15 pairs.*: ok\$' '$tmp/rec.out' && [ -s '$tmp/rec.json' ]"
+printf '%s\n' '{"convbn_trace":1,"cudnn_version":"9.19.0","device":"unknown","pid":0,"start_time":"2026-01-01T00:00:00Z","source":"synthetic"}' \
+  '{"seq":0,"op":"opaque","api":"legacy","stream":0,"thread":0,"name":"cudnnCreate"}' \
+  '{"seq":1,"op":"conv_fwd","api":"legacy","stream":0,"thread":0}' >"$tmp/bad.jsonl"
+check "bench: malformed trace names file:line, exit 2" bash -c "
+  LD_PRELOAD='$preload' '$bench' '$tmp/bad.jsonl' 2>'$tmp/bad.out'; rc=\$?; cat '$tmp/bad.out'
+  [ \$rc = 2 ] && grep -q 'bad.jsonl:3: missing key \"x\"' '$tmp/bad.out'"
+check "bench: without the shim, exit 2 unless --no-shim" bash -c "
+  '$bench' '$tmp'/rec.*.jsonl 2>'$tmp/noshim.out'; rc=\$?; cat '$tmp/noshim.out'
+  [ \$rc = 2 ] && grep -q 'not preloaded' '$tmp/noshim.out' &&
+  '$bench' --no-shim -n 1 -w 0 '$tmp'/rec.*.jsonl | grep -q '^check: 15 pairs.*: ok\$'"
+check "bench: bad arguments print the usage, exit 2" bash -c "
+  LD_PRELOAD='$preload' '$bench' -n 0 '$tmp/bad.jsonl' 2>'$tmp/args.out'; rc=\$?; cat '$tmp/args.out'
+  [ \$rc = 2 ] && grep -q '^usage: convbn-bench' '$tmp/args.out'"
+
+# Bundled synthetic traces are valid (schema, each BN consumes its conv's output), their
+# summary counts the pairs of the real architectures, and the plot script draws a PNG.
+check "bundled traces pass gen-traces.py --check" python3 scripts/gen-traces.py --check bench/traces/*.jsonl
+check "bench --summary of the bundled traces and the bytes-saved plot" bash -c "
+  LD_PRELOAD='$preload' '$bench' --summary --json '$tmp/sum.json' bench/traces/resnet50.jsonl \
+    bench/traces/mobilenet_v2.jsonl >'$tmp/sum.txt' && cat '$tmp/sum.txt' &&
+  [ \"\$(grep -Ec '^ +pairs +(53|52)\$' '$tmp/sum.txt')\" = 2 ] &&
+  python3 scripts/plot-bytes-saved.py '$tmp/sum.json' --trace mobilenet_v2 -o '$tmp/plot.png' &&
+  [ \"\$(head -c 8 '$tmp/plot.png' | od -An -tx1 | tr -d ' ')\" = 89504e470d0a1a0a ]"
+
 # Mode off: the shim forwards and records nothing.
 check "mode=off records nothing" bash -c "
   CONVBN_MODE=off CONVBN_STATS=1 LD_PRELOAD='$preload' '$bin/resnet_seq' --out '$tmp/off.bin' --expect-pairs 0"
