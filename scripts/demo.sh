@@ -1,15 +1,35 @@
 #!/usr/bin/env bash
 # `make demo`: replays bench/traces/resnet50.jsonl (the cuDNN calls of one ResNet-50
-# inference pass, synthetic, reduced size) with bench/convbn-bench under the shim, over the
-# CPU emulation, and says what the table means.  The Makefile builds everything first.
+# inference pass, synthetic, reduced size) with bench/convbn-bench under the shim, on the
+# real cuDNN when a GPU is present (nvidia-smi lists one and a libcudnn.so.9 is found:
+# CUDNN_LIB_DIR, the PyTorch wheel's, or ldconfig's), else over the CPU emulation, and says
+# what the table means.  The Makefile builds everything first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build}
 trace=bench/traces/resnet50.jsonl
 [ -r "$trace" ] || { echo "demo: $trace not found" >&2; exit 2; }
-LD_LIBRARY_PATH=$(realpath "$build/emu")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# Prints the directory of the real libcudnn.so.9, or nothing.
+real_cudnn_dir() {
+  if [ -n "${CUDNN_LIB_DIR:-}" ]; then echo "$CUDNN_LIB_DIR"; return; fi
+  python3 -c 'import os, nvidia.cudnn as m; print(os.path.join(os.path.dirname(m.__file__), "lib"))' \
+    2>/dev/null && return
+  ldconfig -p 2>/dev/null | awk '/libcudnn\.so\.9 / {print $NF; exit}' | xargs -r dirname
+}
+
+libs=""
+if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
+  libs=$(real_cudnn_dir)
+fi
+if [ -n "$libs" ]; then
+  where="on the GPU, real cuDNN from $libs"
+  LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+else
+  where="over the CPU emulation of cuDNN (no GPU found)"
+  LD_LIBRARY_PATH=$(realpath "$build/emu")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
 export LD_LIBRARY_PATH
-echo "== convbn-bench $trace, under the shim, over the CPU emulation of cuDNN =="
+echo "== convbn-bench $trace, under the shim, $where =="
 LD_PRELOAD=$(realpath "$build/libconvbn_shim.so") "$build/bench/convbn-bench" "$trace"
 cat <<'MSG'
 
@@ -25,9 +45,9 @@ activation traffic a fusion removes per forward pass: the conv output is neither
 nor read back by the BN, twice its size per pair.  The check line compares every pair's
 fused output with its baseline output.
 
-Here the times are CPU wall-clock milliseconds of the emulation's reference loops, not GPU
-performance: the convolution loops dominate, the fold runs on the host, and the other
-calls are nearly free, so the ratios say little about a GPU, where a pair is bound by
-memory traffic.  The output check and the bytes saved carry over; for GPU timings run the
-same command on a machine with a GPU, where the bench times with CUDA events.
+The bench prints which clock it used.  Under the emulation the times are CPU wall-clock
+milliseconds of reference loops, not GPU performance: the convolution loops dominate, the
+fold runs on the host, and the other calls are nearly free, so the ratios say little about
+a GPU, where a pair is bound by memory traffic.  The output check and the bytes saved carry
+over.  On a GPU the bench times with CUDA events.
 MSG
