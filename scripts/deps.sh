@@ -20,14 +20,16 @@ die() { say "error: $*"; exit 1; }
 declare -A probe=(
   [pkg-config]=/usr/bin/pkg-config
   [uthash-dev]=/usr/include/uthash.h
-  [libunwind-dev]=/usr/include/libunwind.h
+  [libunwind-dev]=/usr/include/*/libunwind.h
   [check]=/usr/include/check.h
   [libjson-c-dev]=/usr/include/json-c/json.h
 )
 
 missing=()
+# A probe may be a glob (multiarch include directories); present when anything matches.
+present() { compgen -G "$1" >/dev/null; }
 for pkg in "${!probe[@]}"; do
-  [ -e "${probe[$pkg]}" ] || missing+=("$pkg")
+  present "${probe[$pkg]}" || missing+=("$pkg")
 done
 
 if [ ${#missing[@]} -gt 0 ]; then
