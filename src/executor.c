@@ -161,7 +161,10 @@ static cudnnStatus_t choose_and_run(const struct fused_call *f)
             convbn_descs_set_fused(p->descs, CONVBN_FUSED_OK, order[i], ws);
             return st;
         }
-        if (st != CUDNN_STATUS_NOT_SUPPORTED && st != CUDNN_STATUS_BAD_PARAM)
+        /* cuDNN 9 reports sub-codes (e.g. CUDNN_STATUS_NOT_SUPPORTED_SHAPE): compare categories.
+         * A refusal means "try the next algorithm"; anything else ends the search. */
+        if (CUDNN_STATUS_CATEGORY(st) != CUDNN_STATUS_NOT_SUPPORTED &&
+            CUDNN_STATUS_CATEGORY(st) != CUDNN_STATUS_BAD_PARAM)
             break;
     }
     convbn_descs_set_fused(p->descs, CONVBN_FUSED_FAILED, 0, 0);

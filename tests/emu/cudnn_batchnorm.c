@@ -178,6 +178,14 @@ static void normalize(const struct bn_geometry *g, float *x, const float *scale,
     }
 }
 
+void emu_bn_normalize_spatial(const struct cudnnTensorStruct *x, float *values,
+                              const float *scale, const float *bias, const double *mean,
+                              const double *inv_std)
+{
+    struct bn_geometry g = geometry_of(x, CUDNN_BATCHNORM_SPATIAL);
+    normalize(&g, values, scale, bias, mean, inv_std);
+}
+
 static void narrow(const double *in, float *out, size_t n)
 {
     for (size_t i = 0; i < n; i++)

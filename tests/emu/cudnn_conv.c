@@ -2,7 +2,8 @@
  * forward, backward data, backward filter and backward bias.  Each is one plain reference
  * loop over the output elements (fp32 accumulation over values stored as FLOAT, HALF or
  * BFLOAT16), whatever algorithm id is asked for; the algorithm only decides what is staged
- * in the workspace first (cudnn_conv_algo.c says what and how much).  Results are blended
+ * in the workspace first (cudnn_conv_algo.c says what and how much).  The same loops give
+ * the backend API its unblended results (emu_conv_values).  Results are blended
  * as dst = alpha * result + beta * dst, and dst is not read when beta == 0.  Writes only
  * the destination tensor's elements and the workspace bytes the algorithm claims; owns no
  * state.  Descriptor checks live in cudnn_conv_desc.c (emu_conv_geometry). */
@@ -398,6 +399,34 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void *a
         return status;
     run_backward_filter(&g, &op, *(const float *)alpha, *(const float *)beta, dw);
     return CUDNN_STATUS_SUCCESS;
+}
+
+/* Sum feeding output point p (n, k, spatial / n, c, spatial / k, c, taps) of direction dir. */
+static float direction_sum(enum emu_conv_direction dir, const struct emu_conv_geometry *g,
+                           const struct operands *op, const int *p)
+{
+    switch (dir) {
+    case EMU_CONV_FORWARD: return forward_sum(g, op, p[0], p[1], p + 2);
+    case EMU_CONV_BACKWARD_DATA: return backward_data_sum(g, op, p[0], p[1], p + 2);
+    default: return backward_filter_sum(g, op, p[0], p[1], p + 2);
+    }
+}
+
+void emu_conv_values(enum emu_conv_direction dir, const struct emu_conv_geometry *g,
+                     const void *x, const void *w, const void *dy, float *values)
+{
+    struct operands op = {x, w, dy};
+    int p[2 + EMU_CONV_AXES] = {0}, lim[2 + EMU_CONV_AXES];
+    size_t i = 0;
+    if (dir == EMU_CONV_FORWARD)
+        point_limits(g->batch, g->groups * g->out_per_group, g->out, lim);
+    else if (dir == EMU_CONV_BACKWARD_DATA)
+        point_limits(g->batch, g->groups * g->in_per_group, g->in, lim);
+    else
+        point_limits(g->groups * g->out_per_group, g->in_per_group, g->filter, lim);
+    do
+        values[i++] = direction_sum(dir, g, &op, p);
+    while (next_point(2 + EMU_CONV_AXES, lim, p));
 }
 
 /* db must be 1 x C x 1 x ... of dy's rank and type. */
