@@ -154,7 +154,8 @@ $(BUILD)/tests/libc10.so: tests/support/libc10_standin.c $(CONFIG_MK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -shared -fvisibility=hidden -Wl,-soname,libc10.so -o $@ $<
 
-e2e-check: all $(E2E_PROGS) $(BUILD)/tests/e2e/libmiddle.so $(BUILD)/tests/libc10.so
+e2e-check: all $(E2E_PROGS) $(BUILD)/tests/e2e/libmiddle.so $(BUILD)/tests/libc10.so \
+           $(BUILD)/tests/emu/test_backend
 	@BUILD=$(BUILD) SAN="$(SAN)" tests/e2e/run.sh
 
 check: all
@@ -224,6 +225,17 @@ bench: all $(BENCH)
 	python3 scripts/plot-bytes-saved.py $(BUILD)/bench/summary.json --trace resnet50 \
 	    -o $(BUILD)/bench/resnet50-bytes-saved.png
 # --- end of trace-replay bench ---
+
+# --- GPU validation kit (scripts/gpu-check.sh, scripts/gpu/, tests/gpu/, docs/gpu-results.md) ---
+# The kit runs on the lent GPU machine (docs/gpu-results.md says how); `check` makes sure it
+# still works without one: shellcheck (skipped with a message when missing), the dry run,
+# py_compile of its Python, the report generator against tests/gpu/sample/, and a quick run
+# of its C steps over the emulation (not in sanitizer builds).  See tests/gpu/check.sh.
+.PHONY: gpu-kit-check
+check: gpu-kit-check
+gpu-kit-check: all $(E2E_PROGS) $(BUILD)/tests/libc10.so $(BENCH)
+	@BUILD=$(BUILD) SAN="$(SAN)" tests/gpu/check.sh
+# --- end of GPU validation kit ---
 
 install: $(SHIM)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/convbn
