@@ -9,7 +9,7 @@ into the output directory:
   cudnn_hooks.def        one X-macro line per function:
                          CONVBN_CUDNN_FN(class, ret, name, (params), (args))
   cudnn_passthrough.c    an exported interposer for every host and work function
-                         (custom functions are written by hand in src/hooks_cudnn_legacy.c)
+                         (custom functions are written by hand in src/hooks_cudnn_*.c)
   exports.txt            the sorted names of all header functions
 
 With --strict, a header function missing from the list is an error; without it, the

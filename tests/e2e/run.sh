@@ -273,6 +273,45 @@ check "bench --summary of the bundled traces and the bytes-saved plot" bash -c "
   python3 scripts/plot-bytes-saved.py '$tmp/sum.json' --trace mobilenet_v2 -o '$tmp/plot.png' &&
   [ \"\$(head -c 8 '$tmp/plot.png' | od -An -tx1 | tr -d ' ')\" = 89504e470d0a1a0a ]"
 
+# Backend (graph) API convs (tests/e2e/backend_seq.c, PyTorch 2.x's pattern: cached plans, a
+# variant pack per call, one plan destroyed right after execute) each followed by a legacy
+# inference BN: all 6 pairs reported with api=backend; backend convs are not deferred, so
+# nothing fuses (fuse/auto modes name the reason) and every output is bit-identical.
+# backend_case TYPE LAYOUT SUMMARY_REGEX [VAR=VALUE...] (ORACLE: the stand-in libc10).
+backend_case() {
+  local type=$1 layout=$2 want=$3; shift 3
+  local name="backend_seq $type $layout $*" run=$tmp/bk.$RANDOM$RANDOM
+  "$bin/backend_seq" --type "$type" --layout "$layout" --out "$run.base" >"$run.base.out" 2>&1 ||
+    { fail "$name (without shim)" "$run.base.out"; return; }
+  env "$@" CONVBN_LOG=1 CONVBN_LOG_FILE="$run.log" LD_PRELOAD="$preload${ORACLE:+:$ORACLE}" \
+    "$bin/backend_seq" --type "$type" --layout "$layout" --out "$run.bin" --expect-pairs 6 \
+    --expect-fused 0 >"$run.out" 2>&1 || { fail "$name (under shim)" "$run.out"; return; }
+  cmp -s "$run.base" "$run.bin" || { fail "$name: outputs differ without fusion"; return; }
+  cmp -s "$run.base.out" "$run.out" || { fail "$name: stdout differs" "$run.out"; return; }
+  local lines sigs
+  lines=$(grep -c '^convbn: pair #[0-9]* api=backend conv=forward .* -> [a-z-]* at ' "$run.log")
+  sigs=$(awk '/distinct signatures/ {print $NF}' "$run.log")
+  if [ "$lines" != 4 ] || [ "$sigs" != 4 ] || grep -q 'api=legacy' "$run.log"; then
+    fail "$name: pair lines=$lines signatures=$sigs" "$run.log"; return
+  fi
+  grep -Eq '^convbn: +pairs seen +6$' "$run.log" && grep -Eq "$want" "$run.log" ||
+    { fail "$name: summary does not match /$want/" "$run.log"; return; }
+  ok "$name"
+}
+# The emulation's backend suite (statuses of every error path, descriptor copies, results)
+# passes unchanged under the shim's backend hooks.
+check "backend hooks: tests/emu/test_backend passes under the shim" env CONVBN_MODE=fuse \
+  LD_PRELOAD="$preload" "$build/tests/emu/test_backend"
+backend_case float nchw '^convbn: +fusable +6$' CONVBN_MODE=observe
+backend_case half nhwc '^convbn: +fusable +6$' CONVBN_MODE=observe
+backend_case float nchw '^convbn: +not fused: backend-conv +6$' CONVBN_MODE=fuse
+backend_case float nhwc '^convbn: +not fused: backend-conv +6$' CONVBN_MODE=fuse
+backend_case half nchw '^convbn: +not fused: backend-conv +6$' CONVBN_MODE=fuse
+ORACLE=$libc10 backend_case float nchw '^convbn: +not fused: backend-conv +6$' CONVBN_MODE=auto \
+  CONVBN_TEST_GRAD_MODE=0
+ORACLE=$libc10 backend_case float nchw '^convbn: +not fused: grad-mode +6$' CONVBN_MODE=auto \
+  CONVBN_TEST_GRAD_MODE=1
+
 # Mode off: the shim forwards and records nothing.
 check "mode=off records nothing" bash -c "
   CONVBN_MODE=off CONVBN_STATS=1 LD_PRELOAD='$preload' '$bin/resnet_seq' --out '$tmp/off.bin' --expect-pairs 0"

@@ -1,0 +1,65 @@
+/* The shim's shadow of the program's cuDNN backend (graph API) descriptors: for each one,
+ * its type and the attribute values the shim needs, copied when the program sets them, so
+ * that an execution plan whose graph is a single convolution forward can be recognised at
+ * cudnnBackendExecute without calling cuDNN.  Values of child descriptors are copied into
+ * the parent when they are set, so destroying a child afterwards loses nothing.  The table
+ * is bounded (CONVBN_SHADOW_MAX entries); a descriptor beyond the cap, of a type the shim
+ * does not read, or with a value it does not understand is opaque. */
+#ifndef CONVBN_BACKEND_SHADOW_H
+#define CONVBN_BACKEND_SHADOW_H
+
+#include <stdint.h>
+#include <cudnn.h>
+
+#include "convbn/records.h"
+
+#define CONVBN_SHADOW_MAX 65536
+
+/* A graph recognised as one convolution forward on real tensors, in plain values. */
+struct convbn_backend_conv {
+    int valid;                      /* 0: the graph is opaque */
+    struct convbn_tensor_geom x, y;
+    struct convbn_filter_geom w;
+    struct convbn_conv_geom conv;
+    int64_t uid_x, uid_w, uid_y;
+    double alpha, beta;
+};
+
+/* The program created desc of the given type (cudnnBackendDescriptorType_t): starts its
+ * shadow, replacing any stale one at that address.  Types the shim does not read get none. */
+void convbn_shadow_create(cudnnBackendDescriptor_t desc, int type);
+
+/* The program set an attribute of desc successfully (the arguments of
+ * cudnnBackendSetAttribute): copies what the shim needs from values, including the shadows
+ * of descriptor-valued attributes.  values is only read. */
+void convbn_shadow_set(cudnnBackendDescriptor_t desc, int name, int type, int64_t count,
+                       const void *values);
+
+/* The program read an attribute of desc of the given type successfully, count elements
+ * into values (cudnnBackendGetAttribute): descriptors read from a descriptor derived from a
+ * graph (an engine heuristic's results, a plan's engine config) inherit its recognised
+ * graph. */
+void convbn_shadow_got(cudnnBackendDescriptor_t desc, int type, int64_t count,
+                       const void *values);
+
+/* The program finalized desc successfully: an operation graph of exactly one convolution
+ * forward becomes recognised. */
+void convbn_shadow_finalize(cudnnBackendDescriptor_t desc);
+
+/* The program destroyed desc: forgets its shadow. */
+void convbn_shadow_destroy(cudnnBackendDescriptor_t desc);
+
+/* Fills *out (api BACKEND, kind PLAIN, algo -1, pointers from the variant pack; handle and
+ * stream left for the caller) when plan's graph is a recognised convolution forward and
+ * pack gives non-NULL pointers for its x, w and y.  Returns 0, or -1 when either is opaque. */
+int convbn_shadow_conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
+                            struct convbn_conv_call *out);
+
+/* Copies into *out the recognised graph behind desc (valid 0 when opaque or unknown); for
+ * tests. */
+void convbn_shadow_recognised(cudnnBackendDescriptor_t desc, struct convbn_backend_conv *out);
+
+/* Returns the number of shadowed descriptors (for tests). */
+int convbn_shadow_count(void);
+
+#endif

@@ -1,0 +1,572 @@
+/* The shadow table of the program's cuDNN backend descriptors (include/convbn/backend_shadow.h):
+ * one entry per descriptor of a type the shim reads (tensor, convolution, convolution
+ * forward operation, operation graph, engine heuristic, engine, engine config, execution
+ * plan, variant pack), keyed by the descriptor pointer in a uthash table under one lock,
+ * at most CONVBN_SHADOW_MAX entries.  Values are copied when set: a parent holds copies of
+ * its children's values, and everything derived from a graph (heuristic, engine, config,
+ * plan) holds a copy of the graph's recognised convolution.  Owns the table only; never
+ * calls cuDNN. */
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convbn/backend_shadow.h"
+#include "convbn/geometry.h"
+
+/* Descriptor pointers are hashed with one multiply (uthash's default costs ~100 instructions
+ * per lookup, and every backend host call looks one up). */
+#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = pointer_hash(keyptr))
+#define uthash_nonfatal_oom(elt) ((void)(elt))
+#include <uthash.h>
+
+#define MAX_PACK 32  /* tensors per variant pack the shim reads; more makes the pack opaque */
+#define MAX_SPARE 64 /* destroyed entries kept for reuse (packs are made and destroyed per call) */
+
+enum { HAVE_TYPE = 1, HAVE_DIMS = 2, HAVE_STRIDES = 4, HAVE_UID = 8 };
+enum { HAVE_X = 1, HAVE_W = 2, HAVE_Y = 4, HAVE_CONV = 8, HAVE_ALPHA = 16, HAVE_BETA = 32 };
+#define HAVE_TENSOR (HAVE_TYPE | HAVE_DIMS | HAVE_STRIDES | HAVE_UID)
+#define HAVE_OP (HAVE_X | HAVE_W | HAVE_Y | HAVE_CONV | HAVE_ALPHA | HAVE_BETA)
+
+struct bk_tensor {
+    unsigned have;
+    int type, nb_dims, nb_strides, is_virtual; /* nb_*: -1 when over CONVBN_MAX_DIMS */
+    int64_t dims[CONVBN_MAX_DIMS], strides[CONVBN_MAX_DIMS], uid;
+};
+
+struct bk_conv {
+    int have_mode, have_compute, mode, compute;
+    int64_t nb_spatial; /* -1 until set */
+    int nb_pre, nb_post, nb_stride, nb_dilation; /* -1 until set or when too many */
+    int64_t pre[CONVBN_MAX_SPATIAL], post[CONVBN_MAX_SPATIAL];
+    int64_t stride[CONVBN_MAX_SPATIAL], dilation[CONVBN_MAX_SPATIAL];
+};
+
+struct bk_op {
+    unsigned have;
+    struct bk_tensor x, w, y;
+    struct bk_conv conv;
+    double alpha, beta;
+};
+
+struct bk_pack {
+    int nb_uids, nb_pointers; /* -1 until set or when over MAX_PACK */
+    int64_t uids[MAX_PACK];
+    void *pointers[MAX_PACK];
+};
+
+struct shadow {
+    cudnnBackendDescriptor_t key;
+    int type;
+    union {
+        struct bk_tensor tensor;
+        struct bk_conv conv;
+        struct bk_op op; /* a convolution forward; a graph's single operation */
+        struct bk_pack pack;
+    } u;
+    int single_conv;                /* graph: OPS is one convolution forward (in u.op) */
+    struct convbn_backend_conv rec; /* graphs and what derives from them */
+    UT_hash_handle hh;
+};
+
+static pthread_mutex_t shadow_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shadow *table;
+static struct shadow *spare[MAX_SPARE];
+static int nb_spare;
+
+static unsigned pointer_hash(const void *keyptr)
+{
+    uint64_t p;
+    memcpy(&p, keyptr, sizeof p);
+    return (unsigned)((p * 0x9e3779b97f4a7c15ull) >> 32);
+}
+
+static int shadowed_type(int type)
+{
+    switch (type) {
+    case CUDNN_BACKEND_TENSOR_DESCRIPTOR:
+    case CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR:
+    case CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR:
+    case CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR:
+    case CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR:
+    case CUDNN_BACKEND_ENGINE_DESCRIPTOR:
+    case CUDNN_BACKEND_ENGINECFG_DESCRIPTOR:
+    case CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR:
+    case CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR: return 1;
+    default: return 0;
+    }
+}
+
+/* Returns 1 for the types that carry a graph's recognised convolution. */
+static int carries_graph(int type)
+{
+    return type == CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR ||
+           type == CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR || type == CUDNN_BACKEND_ENGINE_DESCRIPTOR ||
+           type == CUDNN_BACKEND_ENGINECFG_DESCRIPTOR ||
+           type == CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR;
+}
+
+static struct shadow *find(cudnnBackendDescriptor_t desc)
+{
+    struct shadow *s = NULL;
+    HASH_FIND_PTR(table, &desc, s);
+    return s;
+}
+
+static void reset(struct shadow *s, int type)
+{
+    cudnnBackendDescriptor_t key = s->key;
+    UT_hash_handle hh = s->hh;
+    memset(s, 0, sizeof *s);
+    s->key = key;
+    s->hh = hh;
+    s->type = type;
+    s->u.conv.nb_spatial = -1;
+    s->u.conv.nb_pre = s->u.conv.nb_post = s->u.conv.nb_stride = s->u.conv.nb_dilation = -1;
+    s->u.pack.nb_uids = s->u.pack.nb_pointers = -1;
+    if (type == CUDNN_BACKEND_TENSOR_DESCRIPTOR)
+        s->u.tensor.nb_dims = s->u.tensor.nb_strides = -1;
+}
+
+/* Removes s from the table, keeping its memory for reuse while there is room. */
+static void drop(struct shadow *s)
+{
+    HASH_DEL(table, s);
+    if (nb_spare < MAX_SPARE)
+        spare[nb_spare++] = s;
+    else
+        free(s);
+}
+
+void convbn_shadow_create(cudnnBackendDescriptor_t desc, int type)
+{
+    pthread_mutex_lock(&shadow_lock);
+    struct shadow *s = find(desc);
+    if (s && !shadowed_type(type)) {
+        drop(s);
+    } else if (s) {
+        reset(s, type);
+    } else if (shadowed_type(type) && HASH_COUNT(table) < CONVBN_SHADOW_MAX &&
+               (s = nb_spare ? spare[--nb_spare] : malloc(sizeof *s))) {
+        s->key = desc;
+        HASH_ADD_PTR(table, key, s);
+        if (find(desc) == s)
+            reset(s, type);
+        else /* uthash could not allocate its buckets: stay opaque */
+            free(s);
+    }
+    pthread_mutex_unlock(&shadow_lock);
+}
+
+void convbn_shadow_destroy(cudnnBackendDescriptor_t desc)
+{
+    pthread_mutex_lock(&shadow_lock);
+    struct shadow *s = find(desc);
+    if (s)
+        drop(s);
+    pthread_mutex_unlock(&shadow_lock);
+}
+
+/* Copies count int64 values into dst (capacity cap); returns count, or -1 when it does not fit. */
+static int copy_int64s(int64_t *dst, int cap, int64_t count, const void *values)
+{
+    if (count < 0 || count > cap || (count > 0 && !values))
+        return -1;
+    memcpy(dst, values, (size_t)count * sizeof *dst);
+    return (int)count;
+}
+
+static int64_t first_int64(const void *values)
+{
+    int64_t v;
+    memcpy(&v, values, sizeof v);
+    return v;
+}
+
+static void set_tensor(struct bk_tensor *t, int name, int type, int64_t count, const void *v)
+{
+    if (name == CUDNN_ATTR_TENSOR_DATA_TYPE && type == CUDNN_TYPE_DATA_TYPE && count == 1) {
+        t->type = *(const cudnnDataType_t *)v;
+        t->have |= HAVE_TYPE;
+    } else if (name == CUDNN_ATTR_TENSOR_DIMENSIONS && type == CUDNN_TYPE_INT64) {
+        t->nb_dims = copy_int64s(t->dims, CONVBN_MAX_DIMS, count, v);
+        t->have |= HAVE_DIMS;
+    } else if (name == CUDNN_ATTR_TENSOR_STRIDES && type == CUDNN_TYPE_INT64) {
+        t->nb_strides = copy_int64s(t->strides, CONVBN_MAX_DIMS, count, v);
+        t->have |= HAVE_STRIDES;
+    } else if (name == CUDNN_ATTR_TENSOR_UNIQUE_ID && type == CUDNN_TYPE_INT64 && count == 1) {
+        t->uid = first_int64(v);
+        t->have |= HAVE_UID;
+    } else if (name == CUDNN_ATTR_TENSOR_IS_VIRTUAL && type == CUDNN_TYPE_BOOLEAN && count == 1) {
+        t->is_virtual = *(const bool *)v;
+    }
+}
+
+static void set_conv(struct bk_conv *c, int name, int type, int64_t count, const void *v)
+{
+    if (name == CUDNN_ATTR_CONVOLUTION_COMP_TYPE && type == CUDNN_TYPE_DATA_TYPE && count == 1) {
+        c->compute = *(const cudnnDataType_t *)v;
+        c->have_compute = 1;
+    } else if (name == CUDNN_ATTR_CONVOLUTION_CONV_MODE &&
+               type == CUDNN_TYPE_CONVOLUTION_MODE && count == 1) {
+        c->mode = *(const cudnnConvolutionMode_t *)v;
+        c->have_mode = 1;
+    } else if (type != CUDNN_TYPE_INT64) {
+        return;
+    } else if (name == CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS && count == 1) {
+        c->nb_spatial = first_int64(v);
+    } else if (name == CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS) {
+        c->nb_pre = copy_int64s(c->pre, CONVBN_MAX_SPATIAL, count, v);
+    } else if (name == CUDNN_ATTR_CONVOLUTION_POST_PADDINGS) {
+        c->nb_post = copy_int64s(c->post, CONVBN_MAX_SPATIAL, count, v);
+    } else if (name == CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES) {
+        c->nb_stride = copy_int64s(c->stride, CONVBN_MAX_SPATIAL, count, v);
+    } else if (name == CUDNN_ATTR_CONVOLUTION_DILATIONS) {
+        c->nb_dilation = copy_int64s(c->dilation, CONVBN_MAX_SPATIAL, count, v);
+    }
+}
+
+/* Reads a FLOAT or DOUBLE scaling factor; returns 0, or -1 for any other type. */
+static int read_scale(int type, int64_t count, const void *v, double *out)
+{
+    if (count != 1 || !v)
+        return -1;
+    if (type == CUDNN_TYPE_FLOAT)
+        *out = *(const float *)v;
+    else if (type == CUDNN_TYPE_DOUBLE)
+        *out = *(const double *)v;
+    else
+        return -1;
+    return 0;
+}
+
+/* The shadow of the single descriptor value of an attribute, or NULL. */
+static const struct shadow *child_of(int type, int64_t count, const void *v)
+{
+    if (type != CUDNN_TYPE_BACKEND_DESCRIPTOR || count != 1 || !v)
+        return NULL;
+    return find(*(const cudnnBackendDescriptor_t *)v);
+}
+
+/* Copies the tensor value of an operation attribute into *t; sets or clears bit. */
+static void set_op_tensor(struct bk_op *op, struct bk_tensor *t, unsigned bit,
+                          const struct shadow *child)
+{
+    op->have &= ~bit;
+    if (child && child->type == CUDNN_BACKEND_TENSOR_DESCRIPTOR) {
+        *t = child->u.tensor;
+        op->have |= bit;
+    }
+}
+
+static void set_op(struct bk_op *op, int name, int type, int64_t count, const void *v)
+{
+    const struct shadow *child = child_of(type, count, v);
+    if (name == CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X) {
+        set_op_tensor(op, &op->x, HAVE_X, child);
+    } else if (name == CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W) {
+        set_op_tensor(op, &op->w, HAVE_W, child);
+    } else if (name == CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y) {
+        set_op_tensor(op, &op->y, HAVE_Y, child);
+    } else if (name == CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC) {
+        op->have &= ~HAVE_CONV;
+        if (child && child->type == CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR) {
+            op->conv = child->u.conv;
+            op->have |= HAVE_CONV;
+        }
+    } else if (name == CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA) {
+        op->have = read_scale(type, count, v, &op->alpha) ? op->have & ~HAVE_ALPHA
+                                                          : op->have | HAVE_ALPHA;
+    } else if (name == CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA) {
+        op->have = read_scale(type, count, v, &op->beta) ? op->have & ~HAVE_BETA
+                                                         : op->have | HAVE_BETA;
+    }
+}
+
+static void set_graph_ops(struct shadow *g, int type, int64_t count, const void *v)
+{
+    const struct shadow *child = child_of(type, count, v);
+    g->single_conv =
+        child && child->type == CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR;
+    if (g->single_conv)
+        g->u.op = child->u.op;
+}
+
+/* Returns 1 for the attributes that link a descriptor to the graph it derives from. */
+static int graph_link(int name)
+{
+    return name == CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH ||
+           name == CUDNN_ATTR_ENGINE_OPERATION_GRAPH || name == CUDNN_ATTR_ENGINECFG_ENGINE ||
+           name == CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG;
+}
+
+static void set_pack(struct bk_pack *p, int name, int type, int64_t count, const void *v)
+{
+    if (name == CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS && type == CUDNN_TYPE_INT64) {
+        p->nb_uids = copy_int64s(p->uids, MAX_PACK, count, v);
+    } else if (name == CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS && type == CUDNN_TYPE_VOID_PTR) {
+        p->nb_pointers = -1;
+        if (count >= 0 && count <= MAX_PACK && (count == 0 || v)) {
+            memcpy(p->pointers, v, (size_t)count * sizeof(void *));
+            p->nb_pointers = (int)count;
+        }
+    }
+}
+
+/* Returns 1 for the attributes the shadow reads (the others skip the lock). */
+static int read_attribute(int name)
+{
+    switch (name) {
+    case CUDNN_ATTR_TENSOR_DATA_TYPE:
+    case CUDNN_ATTR_TENSOR_DIMENSIONS:
+    case CUDNN_ATTR_TENSOR_STRIDES:
+    case CUDNN_ATTR_TENSOR_UNIQUE_ID:
+    case CUDNN_ATTR_TENSOR_IS_VIRTUAL:
+    case CUDNN_ATTR_CONVOLUTION_COMP_TYPE:
+    case CUDNN_ATTR_CONVOLUTION_CONV_MODE:
+    case CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS:
+    case CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS:
+    case CUDNN_ATTR_CONVOLUTION_POST_PADDINGS:
+    case CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES:
+    case CUDNN_ATTR_CONVOLUTION_DILATIONS:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA:
+    case CUDNN_ATTR_OPERATIONGRAPH_OPS:
+    case CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH:
+    case CUDNN_ATTR_ENGINE_OPERATION_GRAPH:
+    case CUDNN_ATTR_ENGINECFG_ENGINE:
+    case CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG:
+    case CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS:
+    case CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS: return 1;
+    default: return 0;
+    }
+}
+
+void convbn_shadow_set(cudnnBackendDescriptor_t desc, int name, int type, int64_t count,
+                       const void *values)
+{
+    if (!read_attribute(name))
+        return;
+    pthread_mutex_lock(&shadow_lock);
+    struct shadow *s = find(desc);
+    const struct shadow *child;
+    if (!s) {
+        /* opaque */
+    } else if (s->type == CUDNN_BACKEND_TENSOR_DESCRIPTOR) {
+        set_tensor(&s->u.tensor, name, type, count, values);
+    } else if (s->type == CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR) {
+        set_conv(&s->u.conv, name, type, count, values);
+    } else if (s->type == CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR) {
+        set_op(&s->u.op, name, type, count, values);
+    } else if (s->type == CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR) {
+        set_pack(&s->u.pack, name, type, count, values);
+    } else if (name == CUDNN_ATTR_OPERATIONGRAPH_OPS) {
+        set_graph_ops(s, type, count, values);
+    } else if (graph_link(name)) {
+        child = child_of(type, count, values);
+        s->rec = child && carries_graph(child->type) ? child->rec
+                                                     : (struct convbn_backend_conv){0};
+    }
+    pthread_mutex_unlock(&shadow_lock);
+}
+
+void convbn_shadow_got(cudnnBackendDescriptor_t desc, int type, int64_t count,
+                       const void *values)
+{
+    if (type != CUDNN_TYPE_BACKEND_DESCRIPTOR || count <= 0 || !values)
+        return;
+    const cudnnBackendDescriptor_t *got = values;
+    pthread_mutex_lock(&shadow_lock);
+    const struct shadow *s = find(desc);
+    for (int64_t i = 0; s && carries_graph(s->type) && i < count; i++) {
+        struct shadow *t = find(got[i]);
+        if (t && carries_graph(t->type) && t->type != CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR)
+            t->rec = s->rec;
+    }
+    pthread_mutex_unlock(&shadow_lock);
+}
+
+/* Returns 1 when v fits a positive int (a dim, stride, conv stride or dilation). */
+static int positive_int(int64_t v)
+{
+    return v >= 1 && v <= INT_MAX;
+}
+
+/* Converts a complete, real tensor of 3 to CONVBN_MAX_DIMS dims; returns 0 or -1. */
+static int tensor_geom(const struct bk_tensor *t, struct convbn_tensor_geom *g)
+{
+    memset(g, 0, sizeof *g);
+    if ((t->have & HAVE_TENSOR) != HAVE_TENSOR || t->is_virtual || t->nb_dims < 3 ||
+        t->nb_strides != t->nb_dims)
+        return -1;
+    for (int i = 0; i < t->nb_dims; i++) {
+        if (!positive_int(t->dims[i]) || !positive_int(t->strides[i]))
+            return -1;
+        g->dims[i] = (int)t->dims[i];
+        g->strides[i] = (int)t->strides[i];
+    }
+    g->type = t->type;
+    g->nb_dims = t->nb_dims;
+    return 0;
+}
+
+/* Returns 1 when g's strides are packed with dims taken innermost first in order[]. */
+static int packed_in(const struct convbn_tensor_geom *g, const int *order)
+{
+    int64_t expect = 1;
+    for (int i = 0; i < g->nb_dims; i++) {
+        if (g->strides[order[i]] != expect)
+            return 0;
+        expect *= g->dims[order[i]];
+    }
+    return 1;
+}
+
+/* The filter of tensor t: NCHW when packed K,C,spatial, NHWC when packed K,spatial,C. */
+static int filter_geom(const struct bk_tensor *t, struct convbn_filter_geom *f)
+{
+    struct convbn_tensor_geom g;
+    int nchw[CONVBN_MAX_DIMS], nhwc[CONVBN_MAX_DIMS];
+    memset(f, 0, sizeof *f);
+    if (tensor_geom(t, &g))
+        return -1;
+    nhwc[0] = 1;
+    for (int i = 0; i < g.nb_dims; i++) {
+        nchw[i] = g.nb_dims - 1 - i;
+        if (i > 0)
+            nhwc[i] = i == g.nb_dims - 1 ? 0 : g.nb_dims - i;
+    }
+    if (packed_in(&g, nchw))
+        f->format = CUDNN_TENSOR_NCHW;
+    else if (packed_in(&g, nhwc))
+        f->format = CUDNN_TENSOR_NHWC;
+    else
+        return -1;
+    f->type = g.type;
+    f->nb_dims = g.nb_dims;
+    memcpy(f->dims, g.dims, sizeof f->dims);
+    return 0;
+}
+
+static int conv_geom(const struct bk_conv *c, int nb_spatial, struct convbn_conv_geom *g)
+{
+    memset(g, 0, sizeof *g);
+    if (!c->have_mode || !c->have_compute || c->nb_spatial != nb_spatial ||
+        c->nb_pre != nb_spatial || c->nb_post != nb_spatial || c->nb_stride != nb_spatial ||
+        c->nb_dilation != nb_spatial)
+        return -1;
+    for (int i = 0; i < nb_spatial; i++) {
+        if (c->pre[i] != c->post[i] || c->pre[i] < 0 || c->pre[i] > INT_MAX ||
+            !positive_int(c->stride[i]) || !positive_int(c->dilation[i]))
+            return -1;
+        g->pad[i] = (int)c->pre[i];
+        g->stride[i] = (int)c->stride[i];
+        g->dilation[i] = (int)c->dilation[i];
+    }
+    g->nb_spatial = nb_spatial;
+    g->mode = c->mode;
+    g->compute_type = c->compute;
+    g->math_type = CUDNN_DEFAULT_MATH;
+    return 0;
+}
+
+/* Recognises a complete convolution forward operation; returns 0 or -1. */
+static int recognise(const struct bk_op *op, struct convbn_backend_conv *r)
+{
+    memset(r, 0, sizeof *r);
+    if ((op->have & HAVE_OP) != HAVE_OP || tensor_geom(&op->x, &r->x) ||
+        tensor_geom(&op->y, &r->y) || filter_geom(&op->w, &r->w) ||
+        r->w.nb_dims != r->x.nb_dims || r->y.nb_dims != r->x.nb_dims ||
+        conv_geom(&op->conv, r->x.nb_dims - 2, &r->conv) || r->x.dims[1] % r->w.dims[1] ||
+        r->w.dims[0] % (r->x.dims[1] / r->w.dims[1]))
+        return -1;
+    r->conv.groups = r->x.dims[1] / r->w.dims[1];
+    r->uid_x = op->x.uid;
+    r->uid_w = op->w.uid;
+    r->uid_y = op->y.uid;
+    r->alpha = op->alpha;
+    r->beta = op->beta;
+    r->valid = 1;
+    return 0;
+}
+
+void convbn_shadow_finalize(cudnnBackendDescriptor_t desc)
+{
+    pthread_mutex_lock(&shadow_lock);
+    struct shadow *s = find(desc);
+    if (s && s->type == CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR &&
+        (!s->single_conv || recognise(&s->u.op, &s->rec)))
+        memset(&s->rec, 0, sizeof s->rec);
+    pthread_mutex_unlock(&shadow_lock);
+}
+
+/* Returns the pointer of uid in pack, or NULL. */
+static void *pointer_of(const struct bk_pack *p, int64_t uid)
+{
+    if (p->nb_uids != p->nb_pointers)
+        return NULL;
+    for (int i = 0; i < p->nb_uids; i++)
+        if (p->uids[i] == uid)
+            return p->pointers[i];
+    return NULL;
+}
+
+void convbn_shadow_recognised(cudnnBackendDescriptor_t desc, struct convbn_backend_conv *out)
+{
+    pthread_mutex_lock(&shadow_lock);
+    const struct shadow *s = find(desc);
+    if (s && carries_graph(s->type))
+        *out = s->rec;
+    else
+        memset(out, 0, sizeof *out);
+    pthread_mutex_unlock(&shadow_lock);
+}
+
+/* Fills the call from a recognised graph and the pack's pointers; returns 0 or -1. */
+static int fill_call(const struct convbn_backend_conv *r, const struct bk_pack *p,
+                     struct convbn_conv_call *c)
+{
+    memset(c, 0, sizeof *c);
+    c->x_ptr = pointer_of(p, r->uid_x);
+    c->w_ptr = pointer_of(p, r->uid_w);
+    c->y_ptr = pointer_of(p, r->uid_y);
+    if (!c->x_ptr || !c->w_ptr || !c->y_ptr)
+        return -1;
+    c->api = CONVBN_API_BACKEND;
+    c->kind = CONVBN_CONV_PLAIN;
+    c->algo = -1;
+    c->x = r->x;
+    c->y = r->y;
+    c->w = r->w;
+    c->conv = r->conv;
+    c->alpha = r->alpha;
+    c->beta = r->beta;
+    c->w_bytes = convbn_filter_bytes(&c->w);
+    return 0;
+}
+
+int convbn_shadow_conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
+                            struct convbn_conv_call *out)
+{
+    int rc = -1;
+    pthread_mutex_lock(&shadow_lock);
+    const struct shadow *p = find(plan), *v = find(pack);
+    if (p && p->type == CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR && p->rec.valid && v &&
+        v->type == CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)
+        rc = fill_call(&p->rec, &v->u.pack, out);
+    pthread_mutex_unlock(&shadow_lock);
+    return rc;
+}
+
+int convbn_shadow_count(void)
+{
+    pthread_mutex_lock(&shadow_lock);
+    int n = (int)HASH_COUNT(table);
+    pthread_mutex_unlock(&shadow_lock);
+    return n;
+}
