@@ -611,7 +611,7 @@ static cudnnStatus_t run_backward(struct bn_case *t, struct bn_backward_case *b,
 
 /* Runs the backward pass with dx written to tensor dx (b->dx, or b->dy in place) and checks
  * dx, dscale and dbias. */
-static void check_backward(struct bn_case *t, struct bn_backward_case *b, struct ref_tensor *dx)
+static void ck_assert_backward(struct bn_case *t, struct bn_backward_case *b, struct ref_tensor *dx)
 {
     double *mean = reference_for(&t->scale), *inv_std = reference_for(&t->scale);
     double *dscale = reference_for(&t->scale), *dbias = reference_for(&t->scale);
@@ -637,7 +637,7 @@ START_TEST(backward_matches_reference)
     struct bn_backward_case b;
     init_case(&t, _i, &rng, 2);
     init_backward(&b, &t, _i, &rng);
-    check_backward(&t, &b, &b.dx);
+    ck_assert_backward(&t, &b, &b.dx);
     free_backward(&b);
     free_case(&t);
 }
@@ -651,7 +651,7 @@ START_TEST(backward_in_place)
     init_case(&t, _i, &rng, 2);
     init_backward(&b, &t, _i, &rng);
     b.beta_data = 0.0f;
-    check_backward(&t, &b, &b.dy);
+    ck_assert_backward(&t, &b, &b.dy);
     free_backward(&b);
     free_case(&t);
 }

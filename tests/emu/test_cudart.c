@@ -17,7 +17,7 @@
 #include "emu_cudart.h"
 
 /* The call must succeed and leave the last error alone. */
-#define EXPECT_OK(call)                                                                    \
+#define ck_assert_cuda_ok(call)                                                                    \
     do {                                                                                   \
         (void)cudaGetLastError();                                                          \
         cudaError_t got_ = (call);                                                         \
@@ -26,7 +26,7 @@
     } while (0)
 
 /* The call must return expected and leave it as the last error. */
-#define EXPECT_FAIL(expected, call)                                                         \
+#define ck_assert_cuda_fails(expected, call)                                                         \
     do {                                                                                    \
         (void)cudaGetLastError();                                                           \
         cudaError_t got_ = (call);                                                          \
@@ -176,12 +176,12 @@ START_TEST(malloc_is_aligned_and_writable)
     static const size_t sizes[] = { 1, 3, 255, 256, 257, 4096, 1 << 20 };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         unsigned char *p = NULL;
-        EXPECT_OK(cudaMalloc((void **)&p, sizes[i]));
+        ck_assert_cuda_ok(cudaMalloc((void **)&p, sizes[i]));
         ck_assert_ptr_nonnull(p);
         ck_assert_uint_eq((uintptr_t)p % 256, 0);
         p[0] = 1;
         p[sizes[i] - 1] = 2;
-        EXPECT_OK(cudaFree(p));
+        ck_assert_cuda_ok(cudaFree(p));
     }
 }
 END_TEST
@@ -189,24 +189,24 @@ END_TEST
 START_TEST(fresh_device_memory_is_not_zeroed)
 {
     unsigned char *p;
-    EXPECT_OK(cudaMalloc((void **)&p, 4096));
+    ck_assert_cuda_ok(cudaMalloc((void **)&p, 4096));
     size_t zeros = 0;
     for (size_t i = 0; i < 4096; i++)
         zeros += p[i] == 0;
     ck_assert_uint_lt(zeros, 4096);
-    EXPECT_OK(cudaFree(p));
+    ck_assert_cuda_ok(cudaFree(p));
 }
 END_TEST
 
 START_TEST(malloc_zero_size_and_null_arguments)
 {
     void *p = &p;
-    EXPECT_OK(cudaMalloc(&p, 0));
+    ck_assert_cuda_ok(cudaMalloc(&p, 0));
     ck_assert_ptr_null(p);
-    EXPECT_OK(cudaFree(NULL));
-    EXPECT_OK(cudaFreeHost(NULL));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaMalloc(NULL, 16));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaMallocHost(NULL, 16));
+    ck_assert_cuda_ok(cudaFree(NULL));
+    ck_assert_cuda_ok(cudaFreeHost(NULL));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaMalloc(NULL, 16));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaMallocHost(NULL, 16));
 }
 END_TEST
 
@@ -214,17 +214,17 @@ START_TEST(free_rejects_unknown_pointers)
 {
     char stack_buffer[64];
     char *device, *pinned;
-    EXPECT_OK(cudaMalloc((void **)&device, 512));
-    EXPECT_OK(cudaMallocHost((void **)&pinned, 512));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaFree(stack_buffer));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaFree(device + 16));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaFree(pinned));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaFreeHost(device));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaFreeHost(stack_buffer));
-    EXPECT_OK(cudaFree(device));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaFree(device));
-    EXPECT_OK(cudaFreeHost(pinned));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaFreeHost(pinned));
+    ck_assert_cuda_ok(cudaMalloc((void **)&device, 512));
+    ck_assert_cuda_ok(cudaMallocHost((void **)&pinned, 512));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaFree(stack_buffer));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaFree(device + 16));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaFree(pinned));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaFreeHost(device));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaFreeHost(stack_buffer));
+    ck_assert_cuda_ok(cudaFree(device));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaFree(device));
+    ck_assert_cuda_ok(cudaFreeHost(pinned));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaFreeHost(pinned));
 }
 END_TEST
 
@@ -232,27 +232,27 @@ START_TEST(mem_get_info_tracks_device_allocations)
 {
     size_t free_before, total, free_during, free_after;
     void *p, *pinned;
-    EXPECT_OK(cudaMemGetInfo(&free_before, &total));
+    ck_assert_cuda_ok(cudaMemGetInfo(&free_before, &total));
     ck_assert_uint_eq(total, EMU_TOTAL_MEM);
-    EXPECT_OK(cudaMalloc(&p, 1 << 20));
-    EXPECT_OK(cudaMallocHost(&pinned, 1 << 20));
-    EXPECT_OK(cudaMemGetInfo(&free_during, &total));
+    ck_assert_cuda_ok(cudaMalloc(&p, 1 << 20));
+    ck_assert_cuda_ok(cudaMallocHost(&pinned, 1 << 20));
+    ck_assert_cuda_ok(cudaMemGetInfo(&free_during, &total));
     ck_assert_uint_eq(free_before - free_during, 1 << 20);
-    EXPECT_OK(cudaFree(p));
-    EXPECT_OK(cudaFreeHost(pinned));
-    EXPECT_OK(cudaMemGetInfo(&free_after, &total));
+    ck_assert_cuda_ok(cudaFree(p));
+    ck_assert_cuda_ok(cudaFreeHost(pinned));
+    ck_assert_cuda_ok(cudaMemGetInfo(&free_after, &total));
     ck_assert_uint_eq(free_after, free_before);
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaMemGetInfo(NULL, &total));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaMemGetInfo(&free_after, NULL));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaMemGetInfo(NULL, &total));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaMemGetInfo(&free_after, NULL));
 }
 END_TEST
 
 START_TEST(malloc_beyond_device_capacity_fails)
 {
     void *p = &p;
-    EXPECT_FAIL(cudaErrorMemoryAllocation, cudaMalloc(&p, EMU_TOTAL_MEM + 1));
+    ck_assert_cuda_fails(cudaErrorMemoryAllocation, cudaMalloc(&p, EMU_TOTAL_MEM + 1));
     ck_assert_ptr_null(p);
-    EXPECT_FAIL(cudaErrorMemoryAllocation, cudaMallocAsync(&p, (size_t)1 << 40, NULL));
+    ck_assert_cuda_fails(cudaErrorMemoryAllocation, cudaMallocAsync(&p, (size_t)1 << 40, NULL));
 }
 END_TEST
 
@@ -260,33 +260,33 @@ START_TEST(malloc_async_and_free_async)
 {
     cudaStream_t stream;
     void *a, *b, *c;
-    EXPECT_OK(cudaStreamCreate(&stream));
-    EXPECT_OK(cudaMallocAsync(&a, 1000, stream));
-    EXPECT_OK(cudaMallocAsync_ptsz(&b, 1000, cudaStreamPerThread));
-    EXPECT_OK(cudaMallocAsync(&c, 1000, NULL));
+    ck_assert_cuda_ok(cudaStreamCreate(&stream));
+    ck_assert_cuda_ok(cudaMallocAsync(&a, 1000, stream));
+    ck_assert_cuda_ok(cudaMallocAsync_ptsz(&b, 1000, cudaStreamPerThread));
+    ck_assert_cuda_ok(cudaMallocAsync(&c, 1000, NULL));
     ck_assert_uint_eq((uintptr_t)a % 256, 0);
-    EXPECT_OK(cudaFreeAsync(a, stream));
-    EXPECT_OK(cudaFreeAsync_ptsz(b, cudaStreamLegacy));
-    EXPECT_OK(cudaFree(c));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaFreeAsync(a, stream));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaMallocAsync(NULL, 16, stream));
-    EXPECT_OK(cudaStreamDestroy(stream));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaMallocAsync(&a, 16, stream));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaFreeAsync(NULL, bogus_stream()));
+    ck_assert_cuda_ok(cudaFreeAsync(a, stream));
+    ck_assert_cuda_ok(cudaFreeAsync_ptsz(b, cudaStreamLegacy));
+    ck_assert_cuda_ok(cudaFree(c));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaFreeAsync(a, stream));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaMallocAsync(NULL, 16, stream));
+    ck_assert_cuda_ok(cudaStreamDestroy(stream));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaMallocAsync(&a, 16, stream));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaFreeAsync(NULL, bogus_stream()));
 }
 END_TEST
 
 START_TEST(host_alloc_flags)
 {
     void *p;
-    EXPECT_OK(cudaHostAlloc(&p, 100, cudaHostAllocDefault));
-    EXPECT_OK(cudaFreeHost(p));
-    EXPECT_OK(cudaHostAlloc(&p, 100, cudaHostAllocMapped | cudaHostAllocPortable |
+    ck_assert_cuda_ok(cudaHostAlloc(&p, 100, cudaHostAllocDefault));
+    ck_assert_cuda_ok(cudaFreeHost(p));
+    ck_assert_cuda_ok(cudaHostAlloc(&p, 100, cudaHostAllocMapped | cudaHostAllocPortable |
                                          cudaHostAllocWriteCombined));
     memset(p, 7, 100);
-    EXPECT_OK(cudaFreeHost(p));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaHostAlloc(&p, 100, 0x80));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaHostAlloc(NULL, 100, 0));
+    ck_assert_cuda_ok(cudaFreeHost(p));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaHostAlloc(&p, 100, 0x80));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaHostAlloc(NULL, 100, 0));
 }
 END_TEST
 
@@ -294,32 +294,32 @@ START_TEST(pointer_attributes_by_allocation_kind)
 {
     struct cudaPointerAttributes attributes;
     char *device, *pinned, stack_buffer[16];
-    EXPECT_OK(cudaMalloc((void **)&device, 1024));
-    EXPECT_OK(cudaMallocHost((void **)&pinned, 1024));
+    ck_assert_cuda_ok(cudaMalloc((void **)&device, 1024));
+    ck_assert_cuda_ok(cudaMallocHost((void **)&pinned, 1024));
 
-    EXPECT_OK(cudaPointerGetAttributes(&attributes, device + 100));
+    ck_assert_cuda_ok(cudaPointerGetAttributes(&attributes, device + 100));
     ck_assert_int_eq(attributes.type, cudaMemoryTypeDevice);
     ck_assert_int_eq(attributes.device, 0);
     ck_assert_ptr_eq(attributes.devicePointer, device + 100);
     ck_assert_ptr_null(attributes.hostPointer);
 
-    EXPECT_OK(cudaPointerGetAttributes(&attributes, pinned));
+    ck_assert_cuda_ok(cudaPointerGetAttributes(&attributes, pinned));
     ck_assert_int_eq(attributes.type, cudaMemoryTypeHost);
     ck_assert_int_eq(attributes.device, 0);
     ck_assert_ptr_eq(attributes.devicePointer, pinned);
     ck_assert_ptr_eq(attributes.hostPointer, pinned);
 
-    EXPECT_OK(cudaPointerGetAttributes(&attributes, stack_buffer));
+    ck_assert_cuda_ok(cudaPointerGetAttributes(&attributes, stack_buffer));
     ck_assert_int_eq(attributes.type, cudaMemoryTypeUnregistered);
     ck_assert_ptr_null(attributes.devicePointer);
 
-    EXPECT_OK(cudaPointerGetAttributes(&attributes, device + 1024));
+    ck_assert_cuda_ok(cudaPointerGetAttributes(&attributes, device + 1024));
     ck_assert_int_ne(attributes.type, cudaMemoryTypeDevice);
-    EXPECT_OK(cudaFree(device));
-    EXPECT_OK(cudaPointerGetAttributes(&attributes, device));
+    ck_assert_cuda_ok(cudaFree(device));
+    ck_assert_cuda_ok(cudaPointerGetAttributes(&attributes, device));
     ck_assert_int_eq(attributes.type, cudaMemoryTypeUnregistered);
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaPointerGetAttributes(NULL, pinned));
-    EXPECT_OK(cudaFreeHost(pinned));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaPointerGetAttributes(NULL, pinned));
+    ck_assert_cuda_ok(cudaFreeHost(pinned));
 }
 END_TEST
 
@@ -329,29 +329,29 @@ START_TEST(memcpy_every_kind_copies_bytes)
     unsigned char source[N], back[N], host_copy[N];
     unsigned char *d1, *d2, *pinned;
     fill_pattern(source, N, 11);
-    EXPECT_OK(cudaMalloc((void **)&d1, N));
-    EXPECT_OK(cudaMalloc((void **)&d2, N));
-    EXPECT_OK(cudaMallocHost((void **)&pinned, N));
+    ck_assert_cuda_ok(cudaMalloc((void **)&d1, N));
+    ck_assert_cuda_ok(cudaMalloc((void **)&d2, N));
+    ck_assert_cuda_ok(cudaMallocHost((void **)&pinned, N));
 
-    EXPECT_OK(cudaMemcpy(d1, source, N, cudaMemcpyHostToDevice));
-    EXPECT_OK(cudaMemcpy(d2, d1, N, cudaMemcpyDeviceToDevice));
-    EXPECT_OK(cudaMemcpy(pinned, d2, N, cudaMemcpyDefault));
-    EXPECT_OK(cudaMemcpy(host_copy, pinned, N, cudaMemcpyHostToHost));
-    EXPECT_OK(cudaMemcpy(back, d2, N, cudaMemcpyDeviceToHost));
+    ck_assert_cuda_ok(cudaMemcpy(d1, source, N, cudaMemcpyHostToDevice));
+    ck_assert_cuda_ok(cudaMemcpy(d2, d1, N, cudaMemcpyDeviceToDevice));
+    ck_assert_cuda_ok(cudaMemcpy(pinned, d2, N, cudaMemcpyDefault));
+    ck_assert_cuda_ok(cudaMemcpy(host_copy, pinned, N, cudaMemcpyHostToHost));
+    ck_assert_cuda_ok(cudaMemcpy(back, d2, N, cudaMemcpyDeviceToHost));
     ck_assert_mem_eq(back, source, N);
     ck_assert_mem_eq(host_copy, source, N);
 
     memset(back, 0, N);
-    EXPECT_OK(cudaMemcpy_ptds(back, d1, N, cudaMemcpyDeviceToHost));
+    ck_assert_cuda_ok(cudaMemcpy_ptds(back, d1, N, cudaMemcpyDeviceToHost));
     ck_assert_mem_eq(back, source, N);
     memset(back, 0, N);
-    EXPECT_OK(cudaMemcpyAsync(d2, source + 1, N - 1, cudaMemcpyHostToDevice, NULL));
-    EXPECT_OK(cudaMemcpyAsync_ptsz(back, d2, N - 1, cudaMemcpyDefault, cudaStreamPerThread));
+    ck_assert_cuda_ok(cudaMemcpyAsync(d2, source + 1, N - 1, cudaMemcpyHostToDevice, NULL));
+    ck_assert_cuda_ok(cudaMemcpyAsync_ptsz(back, d2, N - 1, cudaMemcpyDefault, cudaStreamPerThread));
     ck_assert_mem_eq(back, source + 1, N - 1);
 
-    EXPECT_OK(cudaFree(d1));
-    EXPECT_OK(cudaFree(d2));
-    EXPECT_OK(cudaFreeHost(pinned));
+    ck_assert_cuda_ok(cudaFree(d1));
+    ck_assert_cuda_ok(cudaFree(d2));
+    ck_assert_cuda_ok(cudaFreeHost(pinned));
 }
 END_TEST
 
@@ -359,20 +359,20 @@ START_TEST(memcpy_rejects_bad_ranges_and_kinds)
 {
     char host[256];
     char *device;
-    EXPECT_OK(cudaMalloc((void **)&device, 128));
-    EXPECT_FAIL(cudaErrorInvalidMemcpyDirection,
+    ck_assert_cuda_ok(cudaMalloc((void **)&device, 128));
+    ck_assert_cuda_fails(cudaErrorInvalidMemcpyDirection,
                 cudaMemcpy(device, host, 16, (enum cudaMemcpyKind)7));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaMemcpy(host, host + 64, 16, cudaMemcpyHostToDevice));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaMemcpy(host, host + 64, 16, cudaMemcpyDeviceToHost));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaMemcpy(device, host, 16, cudaMemcpyDeviceToDevice));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaMemcpy(device, host, 129, cudaMemcpyHostToDevice));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaMemcpy(host, device + 64, 65, cudaMemcpyDefault));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaMemcpy(NULL, device, 8, cudaMemcpyDefault));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle,
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaMemcpy(host, host + 64, 16, cudaMemcpyHostToDevice));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaMemcpy(host, host + 64, 16, cudaMemcpyDeviceToHost));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaMemcpy(device, host, 16, cudaMemcpyDeviceToDevice));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaMemcpy(device, host, 129, cudaMemcpyHostToDevice));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaMemcpy(host, device + 64, 65, cudaMemcpyDefault));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaMemcpy(NULL, device, 8, cudaMemcpyDefault));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle,
                 cudaMemcpyAsync(device, host, 8, cudaMemcpyHostToDevice, bogus_stream()));
-    EXPECT_OK(cudaMemcpy(device, host, 0, cudaMemcpyHostToDevice));
-    EXPECT_OK(cudaMemcpy(device, host, 128, cudaMemcpyHostToDevice));
-    EXPECT_OK(cudaFree(device));
+    ck_assert_cuda_ok(cudaMemcpy(device, host, 0, cudaMemcpyHostToDevice));
+    ck_assert_cuda_ok(cudaMemcpy(device, host, 128, cudaMemcpyHostToDevice));
+    ck_assert_cuda_ok(cudaFree(device));
 }
 END_TEST
 
@@ -381,14 +381,14 @@ START_TEST(memset_sets_exact_range)
     enum { N = 300 };
     unsigned char *device, back[N];
     cudaStream_t stream;
-    EXPECT_OK(cudaMalloc((void **)&device, N));
-    EXPECT_OK(cudaStreamCreate(&stream));
-    EXPECT_OK(cudaMemset(device, 0x11, N));
-    EXPECT_OK(cudaMemset(device + 10, 0x1FF, 20));
-    EXPECT_OK(cudaMemsetAsync(device + 100, 0x33, 50, stream));
-    EXPECT_OK(cudaMemset_ptds(device + 200, 0x44, 5));
-    EXPECT_OK(cudaMemsetAsync_ptsz(device + 250, 0x55, 50, NULL));
-    EXPECT_OK(cudaMemcpy(back, device, N, cudaMemcpyDeviceToHost));
+    ck_assert_cuda_ok(cudaMalloc((void **)&device, N));
+    ck_assert_cuda_ok(cudaStreamCreate(&stream));
+    ck_assert_cuda_ok(cudaMemset(device, 0x11, N));
+    ck_assert_cuda_ok(cudaMemset(device + 10, 0x1FF, 20));
+    ck_assert_cuda_ok(cudaMemsetAsync(device + 100, 0x33, 50, stream));
+    ck_assert_cuda_ok(cudaMemset_ptds(device + 200, 0x44, 5));
+    ck_assert_cuda_ok(cudaMemsetAsync_ptsz(device + 250, 0x55, 50, NULL));
+    ck_assert_cuda_ok(cudaMemcpy(back, device, N, cudaMemcpyDeviceToHost));
     for (int i = 0; i < N; i++) {
         unsigned char expected = 0x11;
         if (i >= 10 && i < 30)
@@ -401,8 +401,8 @@ START_TEST(memset_sets_exact_range)
             expected = 0x55;
         ck_assert_uint_eq(back[i], expected);
     }
-    EXPECT_OK(cudaStreamDestroy(stream));
-    EXPECT_OK(cudaFree(device));
+    ck_assert_cuda_ok(cudaStreamDestroy(stream));
+    ck_assert_cuda_ok(cudaFree(device));
 }
 END_TEST
 
@@ -410,14 +410,14 @@ START_TEST(memset_rejects_bad_ranges)
 {
     char host[64];
     char *device;
-    EXPECT_OK(cudaMalloc((void **)&device, 64));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaMemset(host, 0, 8));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaMemset(device + 32, 0, 33));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaMemset(NULL, 0, 8));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaMemsetAsync(device, 0, 8, bogus_stream()));
-    EXPECT_OK(cudaMemset(device + 32, 0, 32));
-    EXPECT_OK(cudaMemset(NULL, 0, 0));
-    EXPECT_OK(cudaFree(device));
+    ck_assert_cuda_ok(cudaMalloc((void **)&device, 64));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaMemset(host, 0, 8));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaMemset(device + 32, 0, 33));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaMemset(NULL, 0, 8));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaMemsetAsync(device, 0, 8, bogus_stream()));
+    ck_assert_cuda_ok(cudaMemset(device + 32, 0, 32));
+    ck_assert_cuda_ok(cudaMemset(NULL, 0, 0));
+    ck_assert_cuda_ok(cudaFree(device));
 }
 END_TEST
 
@@ -427,25 +427,25 @@ START_TEST(memcpy2d_copies_rows_and_keeps_padding)
     unsigned char source[SPITCH * HEIGHT], back[DPITCH * HEIGHT], packed[WIDTH * HEIGHT];
     unsigned char *device;
     fill_pattern(source, sizeof source, 3);
-    EXPECT_OK(cudaMalloc((void **)&device, sizeof back));
-    EXPECT_OK(cudaMemset(device, 0xEE, sizeof back));
-    EXPECT_OK(cudaMemcpy2D(device, DPITCH, source, SPITCH, WIDTH, HEIGHT, cudaMemcpyHostToDevice));
-    EXPECT_OK(cudaMemcpy(back, device, sizeof back, cudaMemcpyDeviceToHost));
+    ck_assert_cuda_ok(cudaMalloc((void **)&device, sizeof back));
+    ck_assert_cuda_ok(cudaMemset(device, 0xEE, sizeof back));
+    ck_assert_cuda_ok(cudaMemcpy2D(device, DPITCH, source, SPITCH, WIDTH, HEIGHT, cudaMemcpyHostToDevice));
+    ck_assert_cuda_ok(cudaMemcpy(back, device, sizeof back, cudaMemcpyDeviceToHost));
     for (int row = 0; row < HEIGHT; row++)
         for (int col = 0; col < DPITCH; col++)
             ck_assert_uint_eq(back[row * DPITCH + col],
                               col < WIDTH ? source[row * SPITCH + col] : 0xEE);
 
-    EXPECT_OK(cudaMemcpy2DAsync(packed, WIDTH, device, DPITCH, WIDTH, HEIGHT,
+    ck_assert_cuda_ok(cudaMemcpy2DAsync(packed, WIDTH, device, DPITCH, WIDTH, HEIGHT,
                                 cudaMemcpyDeviceToHost, NULL));
     for (int row = 0; row < HEIGHT; row++)
         ck_assert_mem_eq(packed + row * WIDTH, source + row * SPITCH, WIDTH);
     memset(packed, 0, sizeof packed);
-    EXPECT_OK(cudaMemcpy2D_ptds(packed, WIDTH, device, DPITCH, WIDTH, HEIGHT, cudaMemcpyDefault));
-    EXPECT_OK(cudaMemcpy2DAsync_ptsz(packed, WIDTH, device, DPITCH, WIDTH, HEIGHT,
+    ck_assert_cuda_ok(cudaMemcpy2D_ptds(packed, WIDTH, device, DPITCH, WIDTH, HEIGHT, cudaMemcpyDefault));
+    ck_assert_cuda_ok(cudaMemcpy2DAsync_ptsz(packed, WIDTH, device, DPITCH, WIDTH, HEIGHT,
                                      cudaMemcpyDeviceToHost, cudaStreamPerThread));
     ck_assert_mem_eq(packed + WIDTH, source + SPITCH, WIDTH);
-    EXPECT_OK(cudaFree(device));
+    ck_assert_cuda_ok(cudaFree(device));
 }
 END_TEST
 
@@ -453,23 +453,23 @@ START_TEST(memcpy2d_rejects_bad_pitches_and_ranges)
 {
     unsigned char host[64 * 8];
     unsigned char *device;
-    EXPECT_OK(cudaMalloc((void **)&device, 64));
-    EXPECT_FAIL(cudaErrorInvalidPitchValue,
+    ck_assert_cuda_ok(cudaMalloc((void **)&device, 64));
+    ck_assert_cuda_fails(cudaErrorInvalidPitchValue,
                 cudaMemcpy2D(device, 4, host, 8, 8, 2, cudaMemcpyHostToDevice));
-    EXPECT_FAIL(cudaErrorInvalidPitchValue,
+    ck_assert_cuda_fails(cudaErrorInvalidPitchValue,
                 cudaMemcpy2D(device, 8, host, 4, 8, 2, cudaMemcpyHostToDevice));
-    EXPECT_FAIL(cudaErrorInvalidValue,
+    ck_assert_cuda_fails(cudaErrorInvalidValue,
                 cudaMemcpy2D(device, 16, host, 16, 16, 5, cudaMemcpyHostToDevice));
-    EXPECT_FAIL(cudaErrorInvalidValue,
+    ck_assert_cuda_fails(cudaErrorInvalidValue,
                 cudaMemcpy2D(host, 16, host, 16, 16, 2, cudaMemcpyHostToDevice));
-    EXPECT_FAIL(cudaErrorInvalidMemcpyDirection,
+    ck_assert_cuda_fails(cudaErrorInvalidMemcpyDirection,
                 cudaMemcpy2D(device, 16, host, 16, 16, 2, (enum cudaMemcpyKind)9));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle,
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle,
                 cudaMemcpy2DAsync(device, 16, host, 16, 16, 2, cudaMemcpyHostToDevice,
                                   bogus_stream()));
-    EXPECT_OK(cudaMemcpy2D(device, 16, host, 16, 16, 4, cudaMemcpyHostToDevice));
-    EXPECT_OK(cudaMemcpy2D(device, 16, host, 16, 0, 4, cudaMemcpyHostToDevice));
-    EXPECT_OK(cudaFree(device));
+    ck_assert_cuda_ok(cudaMemcpy2D(device, 16, host, 16, 16, 4, cudaMemcpyHostToDevice));
+    ck_assert_cuda_ok(cudaMemcpy2D(device, 16, host, 16, 0, 4, cudaMemcpyHostToDevice));
+    ck_assert_cuda_ok(cudaFree(device));
 }
 END_TEST
 
@@ -479,26 +479,26 @@ START_TEST(stream_lifecycle_and_handle_checks)
 {
     cudaStream_t stream, nonblocking;
     unsigned int flags = 99;
-    EXPECT_OK(cudaStreamCreate(&stream));
-    EXPECT_OK(cudaStreamCreateWithFlags(&nonblocking, cudaStreamNonBlocking));
+    ck_assert_cuda_ok(cudaStreamCreate(&stream));
+    ck_assert_cuda_ok(cudaStreamCreateWithFlags(&nonblocking, cudaStreamNonBlocking));
     ck_assert_ptr_ne(stream, nonblocking);
-    EXPECT_OK(cudaStreamGetFlags(stream, &flags));
+    ck_assert_cuda_ok(cudaStreamGetFlags(stream, &flags));
     ck_assert_uint_eq(flags, cudaStreamDefault);
-    EXPECT_OK(cudaStreamGetFlags_ptsz(nonblocking, &flags));
+    ck_assert_cuda_ok(cudaStreamGetFlags_ptsz(nonblocking, &flags));
     ck_assert_uint_eq(flags, cudaStreamNonBlocking);
-    EXPECT_OK(cudaStreamSynchronize(stream));
-    EXPECT_OK(cudaStreamSynchronize_ptsz(nonblocking));
-    EXPECT_OK(cudaStreamQuery(stream));
-    EXPECT_OK(cudaStreamQuery_ptsz(stream));
-    EXPECT_OK(cudaStreamDestroy(stream));
-    EXPECT_OK(cudaStreamDestroy(nonblocking));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaStreamDestroy(stream));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaStreamSynchronize(stream));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaStreamQuery(bogus_stream()));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaStreamGetFlags(stream, &flags));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaStreamCreateWithFlags(&stream, 0x4));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaStreamCreate(NULL));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaStreamGetFlags(NULL, NULL));
+    ck_assert_cuda_ok(cudaStreamSynchronize(stream));
+    ck_assert_cuda_ok(cudaStreamSynchronize_ptsz(nonblocking));
+    ck_assert_cuda_ok(cudaStreamQuery(stream));
+    ck_assert_cuda_ok(cudaStreamQuery_ptsz(stream));
+    ck_assert_cuda_ok(cudaStreamDestroy(stream));
+    ck_assert_cuda_ok(cudaStreamDestroy(nonblocking));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaStreamDestroy(stream));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaStreamSynchronize(stream));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaStreamQuery(bogus_stream()));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaStreamGetFlags(stream, &flags));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaStreamCreateWithFlags(&stream, 0x4));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaStreamCreate(NULL));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaStreamGetFlags(NULL, NULL));
 }
 END_TEST
 
@@ -508,13 +508,13 @@ START_TEST(builtin_streams_are_always_valid)
     for (size_t i = 0; i < 3; i++) {
         unsigned int flags = 99;
         int priority = 99;
-        EXPECT_OK(cudaStreamSynchronize(builtins[i]));
-        EXPECT_OK(cudaStreamQuery(builtins[i]));
-        EXPECT_OK(cudaStreamGetFlags(builtins[i], &flags));
-        EXPECT_OK(cudaStreamGetPriority(builtins[i], &priority));
+        ck_assert_cuda_ok(cudaStreamSynchronize(builtins[i]));
+        ck_assert_cuda_ok(cudaStreamQuery(builtins[i]));
+        ck_assert_cuda_ok(cudaStreamGetFlags(builtins[i], &flags));
+        ck_assert_cuda_ok(cudaStreamGetPriority(builtins[i], &priority));
         ck_assert_uint_eq(flags, cudaStreamDefault);
         ck_assert_int_eq(priority, 0);
-        EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaStreamDestroy(builtins[i]));
+        ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaStreamDestroy(builtins[i]));
     }
 }
 END_TEST
@@ -523,25 +523,25 @@ START_TEST(stream_priorities_are_clamped)
 {
     int least = 99, greatest = 99, priority;
     cudaStream_t low, high, middle;
-    EXPECT_OK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+    ck_assert_cuda_ok(cudaDeviceGetStreamPriorityRange(&least, &greatest));
     ck_assert_int_eq(least, 0);
     ck_assert_int_eq(greatest, -5);
-    EXPECT_OK(cudaDeviceGetStreamPriorityRange(NULL, NULL));
-    EXPECT_OK(cudaStreamCreateWithPriority(&low, cudaStreamDefault, 100));
-    EXPECT_OK(cudaStreamCreateWithPriority(&high, cudaStreamNonBlocking, -100));
-    EXPECT_OK(cudaStreamCreateWithPriority(&middle, cudaStreamDefault, -3));
-    EXPECT_OK(cudaStreamGetPriority(low, &priority));
+    ck_assert_cuda_ok(cudaDeviceGetStreamPriorityRange(NULL, NULL));
+    ck_assert_cuda_ok(cudaStreamCreateWithPriority(&low, cudaStreamDefault, 100));
+    ck_assert_cuda_ok(cudaStreamCreateWithPriority(&high, cudaStreamNonBlocking, -100));
+    ck_assert_cuda_ok(cudaStreamCreateWithPriority(&middle, cudaStreamDefault, -3));
+    ck_assert_cuda_ok(cudaStreamGetPriority(low, &priority));
     ck_assert_int_eq(priority, least);
-    EXPECT_OK(cudaStreamGetPriority_ptsz(high, &priority));
+    ck_assert_cuda_ok(cudaStreamGetPriority_ptsz(high, &priority));
     ck_assert_int_eq(priority, greatest);
-    EXPECT_OK(cudaStreamGetPriority(middle, &priority));
+    ck_assert_cuda_ok(cudaStreamGetPriority(middle, &priority));
     ck_assert_int_eq(priority, -3);
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaStreamGetPriority(middle, NULL));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaStreamCreateWithPriority(&low, 0x2, 0));
-    EXPECT_OK(cudaStreamDestroy(low));
-    EXPECT_OK(cudaStreamDestroy(high));
-    EXPECT_OK(cudaStreamDestroy(middle));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaStreamGetPriority(middle, &priority));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaStreamGetPriority(middle, NULL));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaStreamCreateWithPriority(&low, 0x2, 0));
+    ck_assert_cuda_ok(cudaStreamDestroy(low));
+    ck_assert_cuda_ok(cudaStreamDestroy(high));
+    ck_assert_cuda_ok(cudaStreamDestroy(middle));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaStreamGetPriority(middle, &priority));
 }
 END_TEST
 
@@ -550,23 +550,23 @@ START_TEST(stream_capture_is_not_supported)
     cudaStream_t stream;
     cudaGraph_t graph = NULL;
     enum cudaStreamCaptureStatus status = cudaStreamCaptureStatusActive;
-    EXPECT_OK(cudaStreamCreate(&stream));
-    EXPECT_OK(cudaStreamIsCapturing(stream, &status));
+    ck_assert_cuda_ok(cudaStreamCreate(&stream));
+    ck_assert_cuda_ok(cudaStreamIsCapturing(stream, &status));
     ck_assert_int_eq(status, cudaStreamCaptureStatusNone);
     status = cudaStreamCaptureStatusActive;
-    EXPECT_OK(cudaStreamIsCapturing_ptsz(NULL, &status));
+    ck_assert_cuda_ok(cudaStreamIsCapturing_ptsz(NULL, &status));
     ck_assert_int_eq(status, cudaStreamCaptureStatusNone);
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaStreamIsCapturing(stream, NULL));
-    EXPECT_FAIL(cudaErrorNotSupported,
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaStreamIsCapturing(stream, NULL));
+    ck_assert_cuda_fails(cudaErrorNotSupported,
                 cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-    EXPECT_FAIL(cudaErrorNotSupported,
+    ck_assert_cuda_fails(cudaErrorNotSupported,
                 cudaStreamBeginCapture_ptsz(stream, cudaStreamCaptureModeRelaxed));
-    EXPECT_FAIL(cudaErrorNotSupported, cudaStreamEndCapture(stream, &graph));
-    EXPECT_FAIL(cudaErrorNotSupported, cudaStreamEndCapture_ptsz(stream, &graph));
+    ck_assert_cuda_fails(cudaErrorNotSupported, cudaStreamEndCapture(stream, &graph));
+    ck_assert_cuda_fails(cudaErrorNotSupported, cudaStreamEndCapture_ptsz(stream, &graph));
     ck_assert_ptr_null(graph);
-    EXPECT_OK(cudaStreamDestroy(stream));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaStreamIsCapturing(stream, &status));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle,
+    ck_assert_cuda_ok(cudaStreamDestroy(stream));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaStreamIsCapturing(stream, &status));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle,
                 cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
 }
 END_TEST
@@ -575,18 +575,18 @@ START_TEST(stream_wait_event_validates)
 {
     cudaStream_t stream;
     cudaEvent_t event;
-    EXPECT_OK(cudaStreamCreate(&stream));
-    EXPECT_OK(cudaEventCreate(&event));
-    EXPECT_OK(cudaStreamWaitEvent(stream, event, 0));
-    EXPECT_OK(cudaEventRecord(event, stream));
-    EXPECT_OK(cudaStreamWaitEvent(NULL, event, cudaEventWaitExternal));
-    EXPECT_OK(cudaStreamWaitEvent_ptsz(cudaStreamPerThread, event, 0));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaStreamWaitEvent(stream, event, 0x10));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaStreamWaitEvent(stream, NULL, 0));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaStreamWaitEvent(stream, bogus_event(), 0));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaStreamWaitEvent(bogus_stream(), event, 0));
-    EXPECT_OK(cudaEventDestroy(event));
-    EXPECT_OK(cudaStreamDestroy(stream));
+    ck_assert_cuda_ok(cudaStreamCreate(&stream));
+    ck_assert_cuda_ok(cudaEventCreate(&event));
+    ck_assert_cuda_ok(cudaStreamWaitEvent(stream, event, 0));
+    ck_assert_cuda_ok(cudaEventRecord(event, stream));
+    ck_assert_cuda_ok(cudaStreamWaitEvent(NULL, event, cudaEventWaitExternal));
+    ck_assert_cuda_ok(cudaStreamWaitEvent_ptsz(cudaStreamPerThread, event, 0));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaStreamWaitEvent(stream, event, 0x10));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaStreamWaitEvent(stream, NULL, 0));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaStreamWaitEvent(stream, bogus_event(), 0));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaStreamWaitEvent(bogus_stream(), event, 0));
+    ck_assert_cuda_ok(cudaEventDestroy(event));
+    ck_assert_cuda_ok(cudaStreamDestroy(stream));
 }
 END_TEST
 
@@ -596,38 +596,38 @@ START_TEST(event_lifecycle_and_handle_checks)
 {
     cudaEvent_t event, blocking;
     cudaStream_t stream;
-    EXPECT_OK(cudaStreamCreate(&stream));
-    EXPECT_OK(cudaEventCreate(&event));
-    EXPECT_OK(cudaEventCreateWithFlags(&blocking, cudaEventBlockingSync | cudaEventDisableTiming));
-    EXPECT_OK(cudaEventQuery(event));
-    EXPECT_OK(cudaEventSynchronize(event));
-    EXPECT_OK(cudaEventRecord(event, NULL));
-    EXPECT_OK(cudaEventRecord_ptsz(event, stream));
-    EXPECT_OK(cudaEventRecordWithFlags(blocking, stream, cudaEventRecordExternal));
-    EXPECT_OK(cudaEventRecordWithFlags_ptsz(blocking, cudaStreamPerThread, 0));
-    EXPECT_OK(cudaEventQuery(event));
-    EXPECT_OK(cudaEventSynchronize(blocking));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaEventRecordWithFlags(event, stream, 0x8));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaEventRecord(event, bogus_stream()));
-    EXPECT_OK(cudaEventDestroy(event));
-    EXPECT_OK(cudaEventDestroy(blocking));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaEventDestroy(event));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaEventRecord(event, NULL));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaEventQuery(event));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaEventSynchronize(NULL));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaEventDestroy(NULL));
-    EXPECT_OK(cudaStreamDestroy(stream));
+    ck_assert_cuda_ok(cudaStreamCreate(&stream));
+    ck_assert_cuda_ok(cudaEventCreate(&event));
+    ck_assert_cuda_ok(cudaEventCreateWithFlags(&blocking, cudaEventBlockingSync | cudaEventDisableTiming));
+    ck_assert_cuda_ok(cudaEventQuery(event));
+    ck_assert_cuda_ok(cudaEventSynchronize(event));
+    ck_assert_cuda_ok(cudaEventRecord(event, NULL));
+    ck_assert_cuda_ok(cudaEventRecord_ptsz(event, stream));
+    ck_assert_cuda_ok(cudaEventRecordWithFlags(blocking, stream, cudaEventRecordExternal));
+    ck_assert_cuda_ok(cudaEventRecordWithFlags_ptsz(blocking, cudaStreamPerThread, 0));
+    ck_assert_cuda_ok(cudaEventQuery(event));
+    ck_assert_cuda_ok(cudaEventSynchronize(blocking));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaEventRecordWithFlags(event, stream, 0x8));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaEventRecord(event, bogus_stream()));
+    ck_assert_cuda_ok(cudaEventDestroy(event));
+    ck_assert_cuda_ok(cudaEventDestroy(blocking));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaEventDestroy(event));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaEventRecord(event, NULL));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaEventQuery(event));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaEventSynchronize(NULL));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaEventDestroy(NULL));
+    ck_assert_cuda_ok(cudaStreamDestroy(stream));
 }
 END_TEST
 
 START_TEST(event_create_flags)
 {
     cudaEvent_t event;
-    EXPECT_OK(cudaEventCreateWithFlags(&event, cudaEventInterprocess | cudaEventDisableTiming));
-    EXPECT_OK(cudaEventDestroy(event));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaEventCreateWithFlags(&event, cudaEventInterprocess));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaEventCreateWithFlags(&event, 0x40));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaEventCreate(NULL));
+    ck_assert_cuda_ok(cudaEventCreateWithFlags(&event, cudaEventInterprocess | cudaEventDisableTiming));
+    ck_assert_cuda_ok(cudaEventDestroy(event));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaEventCreateWithFlags(&event, cudaEventInterprocess));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaEventCreateWithFlags(&event, 0x40));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaEventCreate(NULL));
 }
 END_TEST
 
@@ -642,23 +642,23 @@ START_TEST(event_elapsed_time_is_monotonic)
 {
     cudaEvent_t first, second, third;
     float first_to_second = -1, first_to_third = -1, backwards = 1;
-    EXPECT_OK(cudaEventCreate(&first));
-    EXPECT_OK(cudaEventCreate(&second));
-    EXPECT_OK(cudaEventCreate(&third));
-    EXPECT_OK(cudaEventRecord(first, NULL));
+    ck_assert_cuda_ok(cudaEventCreate(&first));
+    ck_assert_cuda_ok(cudaEventCreate(&second));
+    ck_assert_cuda_ok(cudaEventCreate(&third));
+    ck_assert_cuda_ok(cudaEventRecord(first, NULL));
     sleep_ms(3);
-    EXPECT_OK(cudaEventRecord(second, NULL));
-    EXPECT_OK(cudaEventRecord(third, NULL));
-    EXPECT_OK(cudaEventElapsedTime(&first_to_second, first, second));
-    EXPECT_OK(cudaEventElapsedTime(&first_to_third, first, third));
-    EXPECT_OK(cudaEventElapsedTime(&backwards, third, first));
+    ck_assert_cuda_ok(cudaEventRecord(second, NULL));
+    ck_assert_cuda_ok(cudaEventRecord(third, NULL));
+    ck_assert_cuda_ok(cudaEventElapsedTime(&first_to_second, first, second));
+    ck_assert_cuda_ok(cudaEventElapsedTime(&first_to_third, first, third));
+    ck_assert_cuda_ok(cudaEventElapsedTime(&backwards, third, first));
     ck_assert_float_ge(first_to_second, 2.99f);
     ck_assert_float_lt(first_to_second, 1000.0f);
     ck_assert_float_ge(first_to_third, first_to_second);
     ck_assert_float_eq(backwards, -first_to_third);
-    EXPECT_OK(cudaEventDestroy(first));
-    EXPECT_OK(cudaEventDestroy(second));
-    EXPECT_OK(cudaEventDestroy(third));
+    ck_assert_cuda_ok(cudaEventDestroy(first));
+    ck_assert_cuda_ok(cudaEventDestroy(second));
+    ck_assert_cuda_ok(cudaEventDestroy(third));
 }
 END_TEST
 
@@ -666,22 +666,22 @@ START_TEST(event_elapsed_time_errors)
 {
     cudaEvent_t recorded, unrecorded, untimed;
     float ms = 0;
-    EXPECT_OK(cudaEventCreate(&recorded));
-    EXPECT_OK(cudaEventCreate(&unrecorded));
-    EXPECT_OK(cudaEventCreateWithFlags(&untimed, cudaEventDisableTiming));
-    EXPECT_OK(cudaEventRecord(recorded, NULL));
-    EXPECT_OK(cudaEventRecord(untimed, NULL));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaEventElapsedTime(&ms, recorded, unrecorded));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaEventElapsedTime(&ms, unrecorded, recorded));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaEventElapsedTime(&ms, recorded, untimed));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaEventElapsedTime(&ms, NULL, recorded));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaEventElapsedTime(NULL, recorded, recorded));
-    EXPECT_OK(cudaEventElapsedTime(&ms, recorded, recorded));
+    ck_assert_cuda_ok(cudaEventCreate(&recorded));
+    ck_assert_cuda_ok(cudaEventCreate(&unrecorded));
+    ck_assert_cuda_ok(cudaEventCreateWithFlags(&untimed, cudaEventDisableTiming));
+    ck_assert_cuda_ok(cudaEventRecord(recorded, NULL));
+    ck_assert_cuda_ok(cudaEventRecord(untimed, NULL));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaEventElapsedTime(&ms, recorded, unrecorded));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaEventElapsedTime(&ms, unrecorded, recorded));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaEventElapsedTime(&ms, recorded, untimed));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaEventElapsedTime(&ms, NULL, recorded));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaEventElapsedTime(NULL, recorded, recorded));
+    ck_assert_cuda_ok(cudaEventElapsedTime(&ms, recorded, recorded));
     ck_assert_float_eq(ms, 0.0f);
-    EXPECT_OK(cudaEventDestroy(recorded));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaEventElapsedTime(&ms, recorded, recorded));
-    EXPECT_OK(cudaEventDestroy(unrecorded));
-    EXPECT_OK(cudaEventDestroy(untimed));
+    ck_assert_cuda_ok(cudaEventDestroy(recorded));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaEventElapsedTime(&ms, recorded, recorded));
+    ck_assert_cuda_ok(cudaEventDestroy(unrecorded));
+    ck_assert_cuda_ok(cudaEventDestroy(untimed));
 }
 END_TEST
 
@@ -690,16 +690,16 @@ END_TEST
 START_TEST(device_selection_and_count)
 {
     int device = -1, count = -1;
-    EXPECT_OK(cudaGetDevice(&device));
+    ck_assert_cuda_ok(cudaGetDevice(&device));
     ck_assert_int_eq(device, 0);
-    EXPECT_OK(cudaGetDeviceCount(&count));
+    ck_assert_cuda_ok(cudaGetDeviceCount(&count));
     ck_assert_int_eq(count, 1);
-    EXPECT_OK(cudaSetDevice(0));
-    EXPECT_FAIL(cudaErrorInvalidDevice, cudaSetDevice(1));
-    EXPECT_FAIL(cudaErrorInvalidDevice, cudaSetDevice(-1));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaGetDevice(NULL));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaGetDeviceCount(NULL));
-    EXPECT_OK(cudaDeviceSynchronize());
+    ck_assert_cuda_ok(cudaSetDevice(0));
+    ck_assert_cuda_fails(cudaErrorInvalidDevice, cudaSetDevice(1));
+    ck_assert_cuda_fails(cudaErrorInvalidDevice, cudaSetDevice(-1));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaGetDevice(NULL));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaGetDeviceCount(NULL));
+    ck_assert_cuda_ok(cudaDeviceSynchronize());
 }
 END_TEST
 
@@ -708,27 +708,27 @@ START_TEST(device_properties_and_attributes_agree)
     struct cudaDeviceProp prop;
     int value = -1;
     size_t free_bytes, total_bytes;
-    EXPECT_OK(cudaGetDeviceProperties(&prop, 0));
+    ck_assert_cuda_ok(cudaGetDeviceProperties(&prop, 0));
     ck_assert_str_eq(prop.name, "convbn CPU emulation");
     ck_assert_int_eq(prop.major, 9);
     ck_assert_int_eq(prop.minor, 0);
     ck_assert_int_eq(prop.warpSize, 32);
     ck_assert_int_eq(prop.maxThreadsPerBlock, 1024);
     ck_assert_int_gt(prop.multiProcessorCount, 0);
-    EXPECT_OK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    ck_assert_cuda_ok(cudaMemGetInfo(&free_bytes, &total_bytes));
     ck_assert_uint_eq(prop.totalGlobalMem, total_bytes);
 
-    EXPECT_OK(cudaDeviceGetAttribute(&value, cudaDevAttrComputeCapabilityMajor, 0));
+    ck_assert_cuda_ok(cudaDeviceGetAttribute(&value, cudaDevAttrComputeCapabilityMajor, 0));
     ck_assert_int_eq(value, prop.major);
-    EXPECT_OK(cudaDeviceGetAttribute(&value, cudaDevAttrComputeCapabilityMinor, 0));
+    ck_assert_cuda_ok(cudaDeviceGetAttribute(&value, cudaDevAttrComputeCapabilityMinor, 0));
     ck_assert_int_eq(value, prop.minor);
-    EXPECT_OK(cudaDeviceGetAttribute(&value, cudaDevAttrMultiProcessorCount, 0));
+    ck_assert_cuda_ok(cudaDeviceGetAttribute(&value, cudaDevAttrMultiProcessorCount, 0));
     ck_assert_int_eq(value, prop.multiProcessorCount);
-    EXPECT_OK(cudaDeviceGetAttribute(&value, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
+    ck_assert_cuda_ok(cudaDeviceGetAttribute(&value, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
     ck_assert_uint_eq((size_t)value, prop.sharedMemPerBlockOptin);
-    EXPECT_OK(cudaDeviceGetAttribute(&value, cudaDevAttrMaxBlockDimZ, 0));
+    ck_assert_cuda_ok(cudaDeviceGetAttribute(&value, cudaDevAttrMaxBlockDimZ, 0));
     ck_assert_int_eq(value, prop.maxThreadsDim[2]);
-    EXPECT_OK(cudaDeviceGetAttribute(&value, cudaDevAttrKernelExecTimeout, 0));
+    ck_assert_cuda_ok(cudaDeviceGetAttribute(&value, cudaDevAttrKernelExecTimeout, 0));
     ck_assert_int_eq(value, 0);
 }
 END_TEST
@@ -737,13 +737,13 @@ START_TEST(device_query_errors)
 {
     struct cudaDeviceProp prop;
     int value;
-    EXPECT_FAIL(cudaErrorInvalidDevice, cudaGetDeviceProperties(&prop, 1));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaGetDeviceProperties(NULL, 0));
-    EXPECT_FAIL(cudaErrorInvalidDevice,
+    ck_assert_cuda_fails(cudaErrorInvalidDevice, cudaGetDeviceProperties(&prop, 1));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaGetDeviceProperties(NULL, 0));
+    ck_assert_cuda_fails(cudaErrorInvalidDevice,
                 cudaDeviceGetAttribute(&value, cudaDevAttrWarpSize, 2));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaDeviceGetAttribute(NULL, cudaDevAttrWarpSize, 0));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaDeviceGetAttribute(&value, cudaDevAttrMax, 0));
-    EXPECT_FAIL(cudaErrorInvalidValue,
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaDeviceGetAttribute(NULL, cudaDevAttrWarpSize, 0));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaDeviceGetAttribute(&value, cudaDevAttrMax, 0));
+    ck_assert_cuda_fails(cudaErrorInvalidValue,
                 cudaDeviceGetAttribute(&value, (enum cudaDeviceAttr)0, 0));
 }
 END_TEST
@@ -751,12 +751,12 @@ END_TEST
 START_TEST(versions_come_from_the_header)
 {
     int runtime = 0, driver = 0;
-    EXPECT_OK(cudaRuntimeGetVersion(&runtime));
-    EXPECT_OK(cudaDriverGetVersion(&driver));
+    ck_assert_cuda_ok(cudaRuntimeGetVersion(&runtime));
+    ck_assert_cuda_ok(cudaDriverGetVersion(&driver));
     ck_assert_int_eq(runtime, CUDART_VERSION);
     ck_assert_int_eq(driver, CUDART_VERSION);
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaRuntimeGetVersion(NULL));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaDriverGetVersion(NULL));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaRuntimeGetVersion(NULL));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaDriverGetVersion(NULL));
 }
 END_TEST
 
@@ -767,22 +767,22 @@ START_TEST(device_reset_releases_everything_but_kernels)
     cudaEvent_t event;
     size_t free_bytes, total_bytes;
     register_add();
-    EXPECT_OK(cudaMalloc(&device, 4096));
-    EXPECT_OK(cudaMallocHost(&pinned, 4096));
-    EXPECT_OK(cudaStreamCreate(&stream));
-    EXPECT_OK(cudaEventCreate(&event));
-    EXPECT_OK(cudaDeviceReset());
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaFree(device));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaFreeHost(pinned));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaStreamSynchronize(stream));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaEventQuery(event));
-    EXPECT_OK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    ck_assert_cuda_ok(cudaMalloc(&device, 4096));
+    ck_assert_cuda_ok(cudaMallocHost(&pinned, 4096));
+    ck_assert_cuda_ok(cudaStreamCreate(&stream));
+    ck_assert_cuda_ok(cudaEventCreate(&event));
+    ck_assert_cuda_ok(cudaDeviceReset());
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaFree(device));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaFreeHost(pinned));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaStreamSynchronize(stream));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaEventQuery(event));
+    ck_assert_cuda_ok(cudaMemGetInfo(&free_bytes, &total_bytes));
     ck_assert_uint_eq(free_bytes, total_bytes);
 
     struct add_case test;
     add_case_init(&test, 8, 5);
     void *args[] = { &test.dev_a, &test.dev_b, &test.dev_c, &test.n };
-    EXPECT_OK(cudaLaunchKernel(&add_kernel_symbol, (dim3){ 1, 1, 1 }, (dim3){ 8, 1, 1 }, args,
+    ck_assert_cuda_ok(cudaLaunchKernel(&add_kernel_symbol, (dim3){ 1, 1, 1 }, (dim3){ 8, 1, 1 }, args,
                                0, NULL));
     add_case_verify(&test);
     add_case_free(&test);
@@ -864,11 +864,11 @@ START_TEST(launch_kernel_runs_registered_host_function)
     struct add_case test;
     cudaStream_t stream;
     register_add();
-    EXPECT_OK(cudaStreamCreate(&stream));
+    ck_assert_cuda_ok(cudaStreamCreate(&stream));
     add_case_init(&test, 1000, 1);
     void *args[] = { &test.dev_a, &test.dev_b, &test.dev_c, &test.n };
     last_launch.calls = 0;
-    EXPECT_OK(cudaLaunchKernel(&add_kernel_symbol, (dim3){ 4, 2, 1 }, (dim3){ 128, 2, 1 }, args,
+    ck_assert_cuda_ok(cudaLaunchKernel(&add_kernel_symbol, (dim3){ 4, 2, 1 }, (dim3){ 128, 2, 1 }, args,
                                256, stream));
     ck_assert_int_eq(last_launch.calls, 1);
     ck_assert_uint_eq(last_launch.grid.x, 4);
@@ -878,7 +878,7 @@ START_TEST(launch_kernel_runs_registered_host_function)
     ck_assert_ptr_eq(last_launch.stream, stream);
     add_case_verify(&test);
     add_case_free(&test);
-    EXPECT_OK(cudaStreamDestroy(stream));
+    ck_assert_cuda_ok(cudaStreamDestroy(stream));
 }
 END_TEST
 
@@ -893,18 +893,18 @@ START_TEST(launch_kernel_ex_and_per_thread_variants)
     add_case_init(&test, 100, 2);
     void *args[] = { &test.dev_a, &test.dev_b, &test.dev_c, &test.n };
     last_launch.calls = 0;
-    EXPECT_OK(cudaLaunchKernelExC(&config, &add_kernel_symbol, args));
+    ck_assert_cuda_ok(cudaLaunchKernelExC(&config, &add_kernel_symbol, args));
     ck_assert_int_eq(last_launch.calls, 1);
     ck_assert_ptr_eq(last_launch.stream, cudaStreamPerThread);
     add_case_verify(&test);
 
-    EXPECT_OK(cudaMemset(test.dev_c, 0, 100 * sizeof(float)));
+    ck_assert_cuda_ok(cudaMemset(test.dev_c, 0, 100 * sizeof(float)));
     config.stream = NULL;
-    EXPECT_OK(cudaLaunchKernelExC_ptsz(&config, &add_kernel_symbol, args));
+    ck_assert_cuda_ok(cudaLaunchKernelExC_ptsz(&config, &add_kernel_symbol, args));
     add_case_verify(&test);
 
-    EXPECT_OK(cudaMemset(test.dev_c, 0, 100 * sizeof(float)));
-    EXPECT_OK(cudaLaunchKernel_ptsz(&add_kernel_symbol, (dim3){ 1, 1, 1 }, (dim3){ 100, 1, 1 },
+    ck_assert_cuda_ok(cudaMemset(test.dev_c, 0, 100 * sizeof(float)));
+    ck_assert_cuda_ok(cudaLaunchKernel_ptsz(&add_kernel_symbol, (dim3){ 1, 1, 1 }, (dim3){ 100, 1, 1 },
                                     args, 0, NULL));
     add_case_verify(&test);
     ck_assert_int_eq(last_launch.calls, 3);
@@ -922,27 +922,27 @@ START_TEST(launch_rejects_bad_functions_streams_and_configs)
     static const dim3 bad_blocks[] = { { 0, 1, 1 }, { 1025, 1, 1 }, { 32, 32, 2 }, { 1, 1, 65 } };
     static const dim3 bad_grids[] = { { 0, 1, 1 }, { 1, 65536, 1 }, { 1, 1, 0 } };
     last_launch.calls = 0;
-    EXPECT_FAIL(cudaErrorInvalidDeviceFunction,
+    ck_assert_cuda_fails(cudaErrorInvalidDeviceFunction,
                 cudaLaunchKernel(&unregistered_symbol, one, one, args, 0, NULL));
-    EXPECT_FAIL(cudaErrorInvalidDeviceFunction, cudaLaunchKernel(NULL, one, one, args, 0, NULL));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle,
+    ck_assert_cuda_fails(cudaErrorInvalidDeviceFunction, cudaLaunchKernel(NULL, one, one, args, 0, NULL));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle,
                 cudaLaunchKernel(&add_kernel_symbol, one, one, args, 0, bogus_stream()));
     for (size_t i = 0; i < sizeof bad_blocks / sizeof bad_blocks[0]; i++)
-        EXPECT_FAIL(cudaErrorInvalidConfiguration,
+        ck_assert_cuda_fails(cudaErrorInvalidConfiguration,
                     cudaLaunchKernel(&add_kernel_symbol, one, bad_blocks[i], args, 0, NULL));
     for (size_t i = 0; i < sizeof bad_grids / sizeof bad_grids[0]; i++)
-        EXPECT_FAIL(cudaErrorInvalidConfiguration,
+        ck_assert_cuda_fails(cudaErrorInvalidConfiguration,
                     cudaLaunchKernel(&add_kernel_symbol, bad_grids[i], one, args, 0, NULL));
-    EXPECT_FAIL(cudaErrorInvalidValue,
+    ck_assert_cuda_fails(cudaErrorInvalidValue,
                 cudaLaunchKernel(&add_kernel_symbol, one, one, NULL, 0, NULL));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaLaunchKernelExC(NULL, &add_kernel_symbol, args));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaLaunchKernelExC(NULL, &add_kernel_symbol, args));
     cudaLaunchConfig_t config = { .gridDim = one, .blockDim = one, .numAttrs = 2 };
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaLaunchKernelExC(&config, &add_kernel_symbol, args));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaLaunchKernelExC(&config, &add_kernel_symbol, args));
     config.numAttrs = 0;
-    EXPECT_FAIL(cudaErrorInvalidDeviceFunction,
+    ck_assert_cuda_fails(cudaErrorInvalidDeviceFunction,
                 cudaLaunchKernelExC(&config, &unregistered_symbol, args));
     ck_assert_int_eq(last_launch.calls, 0);
-    EXPECT_OK(cudaLaunchKernel(&add_kernel_symbol, (dim3){ 2147483647u, 65535, 65535 },
+    ck_assert_cuda_ok(cudaLaunchKernel(&add_kernel_symbol, (dim3){ 2147483647u, 65535, 65535 },
                                (dim3){ 1024, 1, 1 }, args, 0, NULL));
     ck_assert_int_eq(last_launch.calls, 1);
     add_case_free(&test);
@@ -954,13 +954,13 @@ START_TEST(func_get_param_info_reports_layout)
     size_t offset = 99, size = 99;
     register_add();
     for (size_t i = 0; i < 4; i++) {
-        EXPECT_OK(cudaFuncGetParamInfo(&add_kernel_symbol, i, &offset, &size));
+        ck_assert_cuda_ok(cudaFuncGetParamInfo(&add_kernel_symbol, i, &offset, &size));
         ck_assert_uint_eq(offset, add_offsets[i]);
         ck_assert_uint_eq(size, add_sizes[i]);
     }
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaFuncGetParamInfo(&add_kernel_symbol, 4, &offset, &size));
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaFuncGetParamInfo(&add_kernel_symbol, 0, NULL, &size));
-    EXPECT_FAIL(cudaErrorInvalidDeviceFunction,
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaFuncGetParamInfo(&add_kernel_symbol, 4, &offset, &size));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaFuncGetParamInfo(&add_kernel_symbol, 0, NULL, &size));
+    ck_assert_cuda_fails(cudaErrorInvalidDeviceFunction,
                 cudaFuncGetParamInfo(&unregistered_symbol, 0, &offset, &size));
 }
 END_TEST
@@ -987,7 +987,7 @@ START_TEST(register_kernel_validates_and_replaces)
     ck_assert_int_eq(emu_register_kernel(&unregistered_symbol, add_host, 1, offsets, sizes),
                      cudaErrorInvalidValue);
     ck_assert_int_eq(cudaPeekAtLastError(), cudaSuccess);
-    EXPECT_FAIL(cudaErrorInvalidDeviceFunction,
+    ck_assert_cuda_fails(cudaErrorInvalidDeviceFunction,
                 cudaLaunchKernel(&unregistered_symbol, (dim3){ 1, 1, 1 }, (dim3){ 1, 1, 1 },
                                  NULL, 0, NULL));
 
@@ -995,13 +995,13 @@ START_TEST(register_kernel_validates_and_replaces)
     ck_assert_int_eq(emu_register_kernel(&add_kernel_symbol, count_host, 0, NULL, NULL),
                      cudaSuccess);
     last_launch.calls = 0;
-    EXPECT_OK(cudaLaunchKernel(&add_kernel_symbol, (dim3){ 1, 1, 1 }, (dim3){ 1, 1, 1 }, NULL, 0,
+    ck_assert_cuda_ok(cudaLaunchKernel(&add_kernel_symbol, (dim3){ 1, 1, 1 }, (dim3){ 1, 1, 1 }, NULL, 0,
                                NULL));
     ck_assert_int_eq(last_launch.calls, 100);
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaFuncGetParamInfo(&add_kernel_symbol, 0, &offset, &size));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaFuncGetParamInfo(&add_kernel_symbol, 0, &offset, &size));
     ck_assert_int_eq(emu_register_kernel(&add_kernel_symbol, count_host, 1, offsets, one_size),
                      cudaSuccess);
-    EXPECT_OK(cudaFuncGetParamInfo(&add_kernel_symbol, 0, &offset, &size));
+    ck_assert_cuda_ok(cudaFuncGetParamInfo(&add_kernel_symbol, 0, &offset, &size));
     ck_assert_uint_eq(size, 16);
 }
 END_TEST
@@ -1012,17 +1012,17 @@ START_TEST(host_kernel_may_call_back_into_runtime)
     int value = 0x5A;
     size_t count = 48;
     register_fill();
-    EXPECT_OK(cudaMalloc((void **)&device, sizeof back));
-    EXPECT_OK(cudaMemset(device, 0, sizeof back));
+    ck_assert_cuda_ok(cudaMalloc((void **)&device, sizeof back));
+    ck_assert_cuda_ok(cudaMemset(device, 0, sizeof back));
     void *args[] = { &device, &value, &count };
     last_launch.calls = 0;
-    EXPECT_OK(cudaLaunchKernel(&fill_kernel_symbol, (dim3){ 1, 1, 1 }, (dim3){ 32, 1, 1 }, args,
+    ck_assert_cuda_ok(cudaLaunchKernel(&fill_kernel_symbol, (dim3){ 1, 1, 1 }, (dim3){ 32, 1, 1 }, args,
                                0, NULL));
     ck_assert_int_eq(last_launch.calls, 1);
-    EXPECT_OK(cudaMemcpy(back, device, sizeof back, cudaMemcpyDeviceToHost));
+    ck_assert_cuda_ok(cudaMemcpy(back, device, sizeof back, cudaMemcpyDeviceToHost));
     for (size_t i = 0; i < sizeof back; i++)
         ck_assert_uint_eq(back[i], i < count ? 0x5A : 0);
-    EXPECT_OK(cudaFree(device));
+    ck_assert_cuda_ok(cudaFree(device));
 }
 END_TEST
 
@@ -1035,14 +1035,14 @@ START_TEST(launch_host_func_runs_at_once)
 {
     int counter = 0;
     cudaStream_t stream;
-    EXPECT_OK(cudaStreamCreate(&stream));
-    EXPECT_OK(cudaLaunchHostFunc(stream, bump_counter, &counter));
+    ck_assert_cuda_ok(cudaStreamCreate(&stream));
+    ck_assert_cuda_ok(cudaLaunchHostFunc(stream, bump_counter, &counter));
     ck_assert_int_eq(counter, 1);
-    EXPECT_OK(cudaLaunchHostFunc_ptsz(NULL, bump_counter, &counter));
+    ck_assert_cuda_ok(cudaLaunchHostFunc_ptsz(NULL, bump_counter, &counter));
     ck_assert_int_eq(counter, 2);
-    EXPECT_FAIL(cudaErrorInvalidValue, cudaLaunchHostFunc(stream, NULL, &counter));
-    EXPECT_OK(cudaStreamDestroy(stream));
-    EXPECT_FAIL(cudaErrorInvalidResourceHandle, cudaLaunchHostFunc(stream, bump_counter, &counter));
+    ck_assert_cuda_fails(cudaErrorInvalidValue, cudaLaunchHostFunc(stream, NULL, &counter));
+    ck_assert_cuda_ok(cudaStreamDestroy(stream));
+    ck_assert_cuda_fails(cudaErrorInvalidResourceHandle, cudaLaunchHostFunc(stream, bump_counter, &counter));
     ck_assert_int_eq(counter, 2);
 }
 END_TEST
@@ -1124,7 +1124,7 @@ START_TEST(concurrent_malloc_free_and_launch)
         ck_assert_int_eq(pthread_join(threads[i], &failure), 0);
         ck_assert_msg(failure == NULL, "worker %d: %s", i, (const char *)failure);
     }
-    EXPECT_OK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    ck_assert_cuda_ok(cudaMemGetInfo(&free_bytes, &total_bytes));
     ck_assert_uint_eq(free_bytes, total_bytes);
 }
 END_TEST

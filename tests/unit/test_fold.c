@@ -262,7 +262,7 @@ static void check_bias(const struct fold_case *c)
     ck_assert_msg(sentinels_intact(c->b_out, a->b_type, a->k), "write past b'");
 }
 
-static void fold_and_check(struct fold_case *c)
+static void ck_assert_fold_matches_reference(struct fold_case *c)
 {
     ck_assert_int_eq(convbn_fold_host(&c->a), 0);
     check_weights(c);
@@ -279,7 +279,7 @@ START_TEST(types_and_conv_bias)
     struct fold_case c;
     int bias = (_i / 3) % 4;
     make_case(&c, 16, 27, type_list[_i / 12], bias ? type_list[bias - 1] : -1, type_list[_i % 3], 0);
-    fold_and_check(&c);
+    ck_assert_fold_matches_reference(&c);
     free_case(&c);
 }
 END_TEST
@@ -288,7 +288,7 @@ START_TEST(inverse_std_form)
 {
     struct fold_case c;
     make_case(&c, 8, 9, type_list[_i], CUDNN_DATA_FLOAT, type_list[_i], 1);
-    fold_and_check(&c);
+    ck_assert_fold_matches_reference(&c);
     free_case(&c);
 }
 END_TEST
@@ -307,7 +307,7 @@ START_TEST(shapes_and_unit_alphas)
             c.a.conv_alpha = 1.0f;
             c.a.bn_alpha = 1.0f;
         }
-        fold_and_check(&c);
+        ck_assert_fold_matches_reference(&c);
         free_case(&c);
     }
 }
@@ -319,7 +319,7 @@ START_TEST(negative_bn_alpha)
     make_case(&c, 4, 3, CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT, 0);
     c.a.conv_alpha = 2.0f;
     c.a.bn_alpha = -0.5f;
-    fold_and_check(&c);
+    ck_assert_fold_matches_reference(&c);
     free_case(&c);
 }
 END_TEST
@@ -328,7 +328,7 @@ END_TEST
  * var = 1, eps = 0), stored with RNE: compared bit for bit with this file's rounding of the
  * fp32 product.  The scales make exact round trips, ties, subnormals, values just below the
  * overflow threshold, and overflow. */
-static void check_all_values(int type, float scale)
+static void ck_assert_all_values_round_right(int type, float scale)
 {
     enum { N = 65536 };
     float gamma = scale, one = 1.0f, zero = 0.0f;
@@ -363,13 +363,13 @@ static const float rne_scales[] = {
 
 START_TEST(half_stores_round_to_nearest_even)
 {
-    check_all_values(CUDNN_DATA_HALF, rne_scales[_i]);
+    ck_assert_all_values_round_right(CUDNN_DATA_HALF, rne_scales[_i]);
 }
 END_TEST
 
 START_TEST(bf16_stores_round_to_nearest_even)
 {
-    check_all_values(CUDNN_DATA_BFLOAT16, rne_scales[_i]);
+    ck_assert_all_values_round_right(CUDNN_DATA_BFLOAT16, rne_scales[_i]);
 }
 END_TEST
 
@@ -474,7 +474,7 @@ START_TEST(bias_type_ignored_without_bias)
     struct fold_case c;
     make_case(&c, 3, 2, CUDNN_DATA_FLOAT, -1, CUDNN_DATA_FLOAT, 0);
     c.a.conv_bias_type = CUDNN_DATA_DOUBLE;
-    fold_and_check(&c);
+    ck_assert_fold_matches_reference(&c);
     free_case(&c);
 }
 END_TEST

@@ -155,7 +155,7 @@ static char *line_for(const struct convbn_trace_op *op)
     return line;
 }
 
-#define ASSERT_LINE(op, expected)                                                              \
+#define ck_assert_trace_line(op, expected)                                                              \
     do {                                                                                       \
         char *got_ = line_for(op);                                                             \
         ck_assert_str_eq(got_, expected);                                                      \
@@ -198,7 +198,7 @@ START_TEST(conv_fwd_line)
         .y = tensor(CUDNN_DATA_FLOAT, 1, 4, 8, 8, BUF(2)),
         .conv = conv2d(1, 1, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DEFAULT_MATH), .algo = 1,
         .alpha = 1, .beta = 0};
-    ASSERT_LINE(&op, "{\"seq\":0,\"op\":\"conv_fwd\",\"api\":\"legacy\",\"stream\":0,\"thread\":0,"
+    ck_assert_trace_line(&op, "{\"seq\":0,\"op\":\"conv_fwd\",\"api\":\"legacy\",\"stream\":0,\"thread\":0,"
                      "\"name\":\"cudnnConvolutionForward\",\"x\":" X_1_3_8_8 ",\"w\":" W_4_3_3_3
                      ",\"y\":" Y_1_4_8_8("2") ",\"conv\":" CONV_3X3
                      ",\"algo\":1,\"alpha\":1,\"beta\":0}");
@@ -217,7 +217,7 @@ START_TEST(conv_bias_act_line)
         .bias = tensor(CUDNN_DATA_HALF, 1, 16, 1, 1, BUF(3)),
         .conv = conv2d(0, 2, 1, 4, CUDNN_CONVOLUTION, CUDNN_TENSOR_OP_MATH), .algo = 6,
         .alpha = 1, .alpha2 = 0.5, .activation = CUDNN_ACTIVATION_RELU};
-    ASSERT_LINE(&op,
+    ck_assert_trace_line(&op,
                 "{\"seq\":0,\"op\":\"conv_bias_act\",\"api\":\"legacy\",\"stream\":1,\"thread\":0,"
                 "\"name\":\"cudnnConvolutionBiasActivationForward\",\"site\":\"main+0x10 (prog)\","
                 "\"x\":{\"type\":\"half\",\"dims\":[2,8,4,4],\"strides\":[128,16,4,1],\"buf\":0},"
@@ -242,7 +242,7 @@ START_TEST(conv_backward_lines)
         .dx = tensor(CUDNN_DATA_FLOAT, 1, 3, 8, 8, BUF(0)),
         .conv = conv2d(1, 1, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DEFAULT_MATH), .algo = 0,
         .alpha = 1, .beta = 1};
-    ASSERT_LINE(&data,
+    ck_assert_trace_line(&data,
                 "{\"seq\":0,\"op\":\"conv_bwd_data\",\"api\":\"legacy\",\"stream\":0,\"thread\":0,"
                 "\"name\":\"cudnnConvolutionBackwardData\","
                 "\"w\":{\"type\":\"float\",\"format\":\"NCHW\",\"dims\":[4,3,3,3],\"buf\":0},"
@@ -256,7 +256,7 @@ START_TEST(conv_backward_lines)
         .w = filter(CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, 4, 3, 3, 3, BUF(1)),
         .conv = conv2d(1, 1, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_FMA_MATH), .algo = 3,
         .alpha = 1, .beta = 0};
-    ASSERT_LINE(&filt,
+    ck_assert_trace_line(&filt,
                 "{\"seq\":0,\"op\":\"conv_bwd_filter\",\"api\":\"legacy\",\"stream\":0,"
                 "\"thread\":0,\"name\":\"cudnnConvolutionBackwardFilter\",\"x\":" X_1_3_8_8 ","
                 "\"dy\":" Y_1_4_8_8("1") ","
@@ -286,7 +286,7 @@ START_TEST(bn_inference_and_training_lines)
 {
     struct convbn_trace_op inf = bn_op(CONVBN_TRACE_BN_INFERENCE,
                                        "cudnnBatchNormalizationForwardInference");
-    ASSERT_LINE(&inf,
+    ck_assert_trace_line(&inf,
                 "{\"seq\":0,\"op\":\"bn_inference\",\"api\":\"legacy\",\"stream\":0,\"thread\":0,"
                 "\"name\":\"cudnnBatchNormalizationForwardInference\",\"mode\":\"spatial\","
                 "\"x\":" BN_X ",\"y\":" BN_Y ",\"params\":" BN_P ","
@@ -296,7 +296,7 @@ START_TEST(bn_inference_and_training_lines)
     train.mode = CUDNN_BATCHNORM_SPATIAL_PERSISTENT;
     train.factor = 0.1;
     train.saved_mean = BUF(8);
-    ASSERT_LINE(&train,
+    ck_assert_trace_line(&train,
                 "{\"seq\":0,\"op\":\"bn_training\",\"api\":\"legacy\",\"stream\":0,\"thread\":0,"
                 "\"name\":\"cudnnBatchNormalizationForwardTraining\","
                 "\"mode\":\"spatial_persistent\",\"x\":" BN_X ",\"y\":" BN_Y ",\"params\":" BN_P ","
@@ -315,7 +315,7 @@ START_TEST(bn_backward_line)
         .params = tensor(CUDNN_DATA_FLOAT, 1, 4, 1, 1, NULL), .scale = BUF(4),
         .dscale = BUF(5), .dbias = BUF(6), .saved_mean = BUF(7), .saved_inv_var = BUF(8),
         .eps = 1e-3, .alpha = 1, .beta = 0, .alpha_param = 1, .beta_param = 1};
-    ASSERT_LINE(&op,
+    ck_assert_trace_line(&op,
                 "{\"seq\":0,\"op\":\"bn_backward\",\"api\":\"legacy\",\"stream\":0,\"thread\":0,"
                 "\"name\":\"cudnnBatchNormalizationBackward\",\"mode\":\"per_activation\","
                 "\"x\":" BN_X ",\"dy\":" BN_Y ",\"dx\":" BN_Y ",\"params\":" BN_P ","
@@ -330,7 +330,7 @@ START_TEST(tensor_op_lines)
         .kind = CONVBN_TRACE_ADD_TENSOR, .name = "cudnnAddTensor",
         .a = tensor(CUDNN_DATA_FLOAT, 1, 4, 1, 1, BUF(3)),
         .c = tensor(CUDNN_DATA_FLOAT, 1, 4, 8, 8, BUF(2)), .alpha = 1, .beta = 1};
-    ASSERT_LINE(&add,
+    ck_assert_trace_line(&add,
                 "{\"seq\":0,\"op\":\"add_tensor\",\"api\":\"legacy\",\"stream\":0,\"thread\":0,"
                 "\"name\":\"cudnnAddTensor\","
                 "\"a\":{\"type\":\"float\",\"dims\":[1,4,1,1],\"strides\":[4,1,1,1],\"buf\":0},"
@@ -340,7 +340,7 @@ START_TEST(tensor_op_lines)
         .compute = CUDNN_DATA_FLOAT, .a = tensor(CUDNN_DATA_FLOAT, 1, 4, 8, 8, BUF(2)),
         .b = tensor(CUDNN_DATA_FLOAT, 1, 4, 8, 8, BUF(3)),
         .c = tensor(CUDNN_DATA_FLOAT, 1, 4, 8, 8, BUF(2)), .alpha = 2, .alpha2 = -1, .beta = 0};
-    ASSERT_LINE(&op,
+    ck_assert_trace_line(&op,
                 "{\"seq\":0,\"op\":\"op_tensor\",\"api\":\"legacy\",\"stream\":0,\"thread\":0,"
                 "\"name\":\"cudnnOpTensor\",\"tensor_op\":\"mul\",\"compute\":\"float\","
                 "\"a\":" Y_1_4_8_8("0") ",\"b\":" Y_1_4_8_8("1") ",\"c\":" Y_1_4_8_8("0") ","
@@ -353,7 +353,7 @@ START_TEST(opaque_line)
     struct convbn_trace_op op = {.kind = CONVBN_TRACE_OPAQUE, .api = CONVBN_API_BACKEND,
                                  .name = "cudnnBackendExecute", .stream = cudaStreamLegacy,
                                  .x = tensor(CUDNN_DATA_FLOAT, 1, 4, 8, 8, BUF(2))};
-    ASSERT_LINE(&op, "{\"seq\":0,\"op\":\"opaque\",\"api\":\"backend\",\"stream\":0,\"thread\":0,"
+    ck_assert_trace_line(&op, "{\"seq\":0,\"op\":\"opaque\",\"api\":\"backend\",\"stream\":0,\"thread\":0,"
                      "\"name\":\"cudnnBackendExecute\"}");
 }
 END_TEST
