@@ -125,14 +125,6 @@ int convbn_scratch_set(cudaStream_t stream, const size_t bytes[CONVBN_SCRATCH_KI
     return slot ? 0 : -1;
 }
 
-size_t convbn_device_bytes(void)
-{
-    pthread_mutex_lock(&memory_lock);
-    size_t n = bytes_held;
-    pthread_mutex_unlock(&memory_lock);
-    return n;
-}
-
 size_t convbn_device_high_water(void)
 {
     pthread_mutex_lock(&memory_lock);

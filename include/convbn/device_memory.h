@@ -28,8 +28,7 @@ void *convbn_scratch(cudaStream_t stream, enum convbn_scratch kind, size_t bytes
 int convbn_scratch_set(cudaStream_t stream, const size_t bytes[CONVBN_SCRATCH_KINDS],
                        void *out[CONVBN_SCRATCH_KINDS]);
 
-/* Returns the bytes of device memory the shim holds now / held at most so far. */
-size_t convbn_device_bytes(void);
+/* Returns the most bytes of device memory the shim has held at once. */
 size_t convbn_device_high_water(void);
 
 #endif
