@@ -1,7 +1,8 @@
 # convbn-shim build.  `make` builds the shim and the CPU emulation, `make check` runs every
 # test that needs no GPU, `make demo` replays a ResNet-50 trace through the shim and explains
 # the numbers.
-# Outputs: build/libconvbn_shim.so, build/emu/libcudnn.so.9, build/emu/libcudart.so.13.
+# Outputs: build/libconvbn_shim.so, build/emu/libcudnn.so.9, build/emu/libcudart.so.13,
+# build/emu/libcuda.so.1 (the few driver calls tests/e2e/driver_launch.c makes).
 # Sanitizer builds: `make asan` (the whole suite under ASan+UBSan, in build/asan/).
 
 BUILD ?= build
@@ -28,6 +29,7 @@ EMU_LINK := -L$(EMU_DIR) -Wl,-rpath,$(EMU_DIR) -lcudnn -lcudart
 SHIM := $(BUILD)/libconvbn_shim.so
 EMU_CUDNN := $(BUILD)/emu/libcudnn.so.9
 EMU_CUDART := $(BUILD)/emu/libcudart.so.13
+EMU_CUDA := $(BUILD)/emu/libcuda.so.1
 
 SHIM_SRCS := $(wildcard src/*.c)
 SHIM_OBJS := $(SHIM_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -54,7 +56,8 @@ $(BUILD)/obj/gen/cudnn_passthrough.o: $(GEN)/cudnn_passthrough.c $(CONFIG_MK) \
 check: exports-check
 exports-check: $(SHIM) $(GEN)/exports.txt
 	@scripts/check-exports.sh $(SHIM) $(GEN)/exports.txt $(CUDA_HOME)/include \
-	    $(wildcard $(GEN)/cudart_exports.txt include/convbn/cudart_hooks.def)
+	    $(wildcard $(GEN)/cudart_exports.txt include/convbn/cudart_hooks.def \
+	               include/convbn/cuda_driver_hooks.def)
 # --- end of generated cuDNN interposers ---
 # --- Fold kernel (src/fold_kernel.cu, DESIGN.md section 7) ---
 # With nvcc the kernel becomes a fatbin (SASS for sm_75..sm_90, PTX for newer cards) that
@@ -99,7 +102,7 @@ EMU_TESTS := $(patsubst tests/emu/%.c,$(BUILD)/tests/emu/%,$(wildcard tests/emu/
 E2E_PROGS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/e2e/%,$(wildcard tests/e2e/*.c))
 
 .PHONY: all check demo install asan clean unit-check emu-check e2e-check
-all: $(SHIM) $(EMU_CUDNN) $(EMU_CUDART)
+all: $(SHIM) $(EMU_CUDNN) $(EMU_CUDART) $(EMU_CUDA)
 
 $(BUILD)/obj/%.o: %.c $(CONFIG_MK) $(wildcard include/convbn/*.h include/convbn/*.def)
 	@mkdir -p $(dir $@)
@@ -122,6 +125,13 @@ $(EMU_CUDART): $(EMU_CUDART_SRCS) tests/emu/emu_cudart.h tests/emu/cudart_intern
 	$(CC) $(EMU_CFLAGS) -shared -Wl,-soname,libcudart.so.13 -o $@ $(EMU_CUDART_SRCS) -lpthread
 	ln -sf libcudart.so.13 $(BUILD)/emu/libcudart.so
 
+# Only programs linked with -lcuda load it: anything else must still see no driver.
+$(EMU_CUDA): tests/emu/cuda_driver.c tests/emu/emu_cudart.h $(EMU_CUDART) $(CONFIG_MK)
+	@mkdir -p $(dir $@)
+	$(CC) $(EMU_CFLAGS) -shared -Wl,-soname,libcuda.so.1 -o $@ tests/emu/cuda_driver.c \
+	      -L$(EMU_DIR) -Wl,-rpath,$(EMU_DIR) -lcudart
+	ln -sf libcuda.so.1 $(BUILD)/emu/libcuda.so
+
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libconvbn_core.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(UNWIND_CFLAGS) -o $@ $< $(BUILD)/libconvbn_core.a \
@@ -135,6 +145,9 @@ $(BUILD)/tests/emu/%: tests/emu/%.c $(wildcard tests/emu/*.h) $(EMU_CUDNN) $(EMU
 E2E_NO_CUDNN := $(BUILD)/tests/e2e/no_cuda $(BUILD)/tests/e2e/rtld_local $(BUILD)/tests/e2e/close_enough
 $(E2E_NO_CUDNN): E2E_LIBS := -ldl -lm
 E2E_LIBS = $(EMU_LINK) -ldl -lm
+# The one program that calls the driver API (the emulated libcuda.so.1).
+$(BUILD)/tests/e2e/driver_launch: E2E_LIBS = $(EMU_LINK) -lcuda -ldl -lm
+$(BUILD)/tests/e2e/driver_launch: $(EMU_CUDA)
 $(BUILD)/tests/e2e/%: tests/e2e/%.c tests/e2e/e2e_util.h include/convbn/convbn.h $(EMU_CUDNN) $(EMU_CUDART)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(E2E_LIBS)

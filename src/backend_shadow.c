@@ -5,7 +5,8 @@
  * at most CONVBN_SHADOW_MAX entries.  Values are copied when set: a parent holds copies of
  * its children's values, and everything derived from a graph (heuristic, engine, config,
  * plan) holds a copy of the graph's recognised convolution.  Owns the table only; never
- * calls cuDNN. */
+ * calls cuDNN.  A plan held by deferred work (convbn_shadow_hold) outlives the program's
+ * destroy in the table until its last hold is released; the caller then destroys it. */
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -21,7 +22,7 @@
 #define uthash_nonfatal_oom(elt) ((void)(elt))
 #include <uthash.h>
 
-#define MAX_PACK 32  /* tensors per variant pack the shim reads; more makes the pack opaque */
+#define MAX_PACK CONVBN_SHADOW_PACK_MAX /* more tensors make the pack opaque */
 #define MAX_SPARE 64 /* destroyed entries kept for reuse (packs are made and destroyed per call) */
 
 enum { HAVE_TYPE = 1, HAVE_DIMS = 2, HAVE_STRIDES = 4, HAVE_UID = 8 };
@@ -66,6 +67,8 @@ struct shadow {
         struct bk_pack pack;
     } u;
     int single_conv;                /* graph: OPS is one convolution forward (in u.op) */
+    int holds;                      /* plan: deferred runs that still need it */
+    int doomed;                     /* plan: the program destroyed it while held */
     struct convbn_backend_conv rec; /* graphs and what derives from them */
     UT_hash_handle hh;
 };
@@ -159,13 +162,60 @@ void convbn_shadow_create(cudnnBackendDescriptor_t desc, int type)
     pthread_mutex_unlock(&shadow_lock);
 }
 
-void convbn_shadow_destroy(cudnnBackendDescriptor_t desc)
+int convbn_shadow_destroy(cudnnBackendDescriptor_t desc)
 {
+    int postponed = 0;
     pthread_mutex_lock(&shadow_lock);
     struct shadow *s = find(desc);
-    if (s)
+    if (s && s->holds > 0)
+        postponed = s->doomed = 1;
+    else if (s)
         drop(s);
     pthread_mutex_unlock(&shadow_lock);
+    return postponed;
+}
+
+int convbn_shadow_hold(cudnnBackendDescriptor_t plan)
+{
+    int rc = -1;
+    pthread_mutex_lock(&shadow_lock);
+    struct shadow *s = find(plan);
+    if (s && s->type == CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR && !s->doomed &&
+        s->holds < INT_MAX) {
+        s->holds++;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&shadow_lock);
+    return rc;
+}
+
+int convbn_shadow_release(cudnnBackendDescriptor_t plan)
+{
+    int destroy = 0;
+    pthread_mutex_lock(&shadow_lock);
+    struct shadow *s = find(plan);
+    if (s && s->holds > 0 && --s->holds == 0 && s->doomed) {
+        drop(s);
+        destroy = 1;
+    }
+    pthread_mutex_unlock(&shadow_lock);
+    return destroy;
+}
+
+int convbn_shadow_pack(cudnnBackendDescriptor_t pack, int64_t *uids, void **pointers, int cap)
+{
+    int n = -1;
+    pthread_mutex_lock(&shadow_lock);
+    const struct shadow *s = find(pack);
+    if (s && s->type == CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR &&
+        s->u.pack.nb_uids == s->u.pack.nb_pointers && s->u.pack.nb_uids >= 0 &&
+        s->u.pack.nb_uids <= cap) {
+        n = s->u.pack.nb_uids;
+        memcpy(uids, s->u.pack.uids, (size_t)n * sizeof *uids);
+        memcpy(pointers, s->u.pack.pointers, (size_t)n * sizeof *pointers);
+    }
+    pthread_mutex_unlock(&shadow_lock);
+    return n;
 }
 
 /* Copies count int64 values into dst (capacity cap); returns count, or -1 when it does not fit. */
@@ -556,8 +606,8 @@ int convbn_shadow_conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescripto
     int rc = -1;
     pthread_mutex_lock(&shadow_lock);
     const struct shadow *p = find(plan), *v = find(pack);
-    if (p && p->type == CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR && p->rec.valid && v &&
-        v->type == CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)
+    if (p && p->type == CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR && p->rec.valid &&
+        !p->doomed && v && v->type == CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)
         rc = fill_call(&p->rec, &v->u.pack, out);
     pthread_mutex_unlock(&shadow_lock);
     return rc;

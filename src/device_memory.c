@@ -107,13 +107,13 @@ void *convbn_scratch(cudaStream_t stream, enum convbn_scratch kind, size_t bytes
     return p;
 }
 
-int convbn_scratch_set(cudaStream_t stream, const size_t bytes[CONVBN_SCRATCH_KINDS],
-                       void *out[CONVBN_SCRATCH_KINDS])
+int convbn_scratch_set(cudaStream_t stream, const size_t bytes[CONVBN_SCRATCH_SET_KINDS],
+                       void *out[CONVBN_SCRATCH_SET_KINDS])
 {
     int ok = runtime_found();
     pthread_mutex_lock(&memory_lock);
     struct stream_scratch *slot = ok ? slot_for(stream) : NULL;
-    for (int k = 0; k < CONVBN_SCRATCH_KINDS && slot; k++) {
+    for (int k = 0; k < CONVBN_SCRATCH_SET_KINDS && slot; k++) {
         out[k] = NULL;
         if (bytes[k] == 0)
             continue;

@@ -5,6 +5,7 @@
  * geometry from cuDNN's own heuristics and cached, failures too.  Owns no state. */
 #include <string.h>
 
+#include "convbn/backend_run.h"
 #include "convbn/desc_cache.h"
 #include "convbn/device_memory.h"
 #include "convbn/executor.h"
@@ -58,6 +59,10 @@ static cudnnStatus_t run_bias_activation(const struct convbn_pending *p, void *w
 static cudnnStatus_t run_original(const struct convbn_pending *p)
 {
     const struct convbn_conv_call *c = &p->conv;
+    if (c->api == CONVBN_API_BACKEND) {
+        cudnnStatus_t st = convbn_backend_execute(c, &p->backend);
+        return st == CUDNN_STATUS_SUCCESS && c->bias_absorbed ? add_absorbed_bias(p) : st;
+    }
     void *ws = p->workspace_size
                    ? convbn_scratch(c->stream, CONVBN_SCRATCH_WORKSPACE, p->workspace_size)
                    : NULL;
@@ -176,8 +181,8 @@ enum convbn_reason convbn_exec_fused(const struct convbn_pending *p,
 {
     const struct convbn_conv_call *c = &p->conv;
     struct convbn_fused_choice choice = p->fused;
-    size_t bytes[CONVBN_SCRATCH_KINDS] = {0};
-    void *scratch[CONVBN_SCRATCH_KINDS];
+    size_t bytes[CONVBN_SCRATCH_SET_KINDS] = {0};
+    void *scratch[CONVBN_SCRATCH_SET_KINDS];
     struct convbn_fold_args args;
     if (choice.state == CONVBN_FUSED_FAILED)
         return CONVBN_REASON_FUSED_ERROR;

@@ -81,6 +81,17 @@ int convbn_work_begin(const char *trigger, cudnnHandle_t handle)
     return guarded;
 }
 
+int convbn_stream_work_begin(const char *name, cudaStream_t stream)
+{
+    convbn_init();
+    if (convbn_guard_busy() || convbn_cfg.mode == CONVBN_MODE_OFF)
+        return 0;
+    convbn_guard_enter();
+    convbn_log_call(name, stream);
+    convbn_planner_flush(stream, name);
+    return 1;
+}
+
 void convbn_work_end(int guarded)
 {
     if (guarded)

@@ -29,25 +29,13 @@ static void convbn_capture_ended(cudaStream_t stream, cudaError_t status)
     convbn_planner_capture(-1);
 }
 
-/* Flushes for a runtime call on stream and takes the guard; returns 1 if it took it. */
-static int cuda_work_begin(const char *name, cudaStream_t stream)
-{
-    convbn_init();
-    if (convbn_guard_busy() || convbn_cfg.mode == CONVBN_MODE_OFF)
-        return 0;
-    convbn_guard_enter();
-    convbn_log_call(name, stream);
-    convbn_planner_flush(stream, name);
-    return 1;
-}
-
 #define CONVBN_CUDART(name, params, args, stream_expr, post)                                  \
     EXPORT cudaError_t name params                                                            \
     {                                                                                         \
         if (!real_##name && (convbn_real_cudart_resolve(), !real_##name))                     \
             return cudaErrorInitializationError;                                              \
         cudaStream_t work_stream = stream_expr;                                               \
-        int guarded = cuda_work_begin(#name, work_stream);                                    \
+        int guarded = convbn_stream_work_begin(#name, work_stream);                           \
         cudaError_t status = real_##name args;                                                \
         post(work_stream, status);                                                            \
         convbn_work_end(guarded);                                                             \

@@ -1,18 +1,17 @@
 /* Interposers for the cuDNN backend (graph) API: descriptor create, set, get, finalize and
  * destroy keep the shadow table (src/backend_shadow.c) in step with the program's
  * descriptors, and cudnnBackendExecute of a plan whose graph is a single convolution
- * forward tells the planner, so that the BatchNorm after it pairs with it.  Backend convs
- * run when asked (never deferred); in fuse and auto modes their pairs are reported with
- * the reason "backend-conv".  Every other plan flushes the pending work, as a `work` call.
- * Each hook forwards the caller's exact arguments and returns the real status.  These are
- * `custom` entries of src/cudnn_calls.list. */
+ * forward is offered to the planner like a legacy conv: deferred when it could pair (its
+ * plan held, the program's destroy of it postponed until the deferred run; a shim variant
+ * pack with the shim's workspace, src/backend_run.c), otherwise run and remembered so the
+ * BatchNorm after it pairs with it.  Every other plan flushes the pending work, as a `work`
+ * call.  Each hook forwards the caller's exact arguments and returns the real status (a
+ * deferred execute returns success).  These are `custom` entries of src/cudnn_calls.list. */
 #include "convbn/backend_shadow.h"
-#include "convbn/fusion.h"
 #include "convbn/hooks.h"
 #include "convbn/pairing.h"
 #include "convbn/planner.h"
 #include "convbn/real.h"
-#include "convbn/shim.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -34,8 +33,8 @@ EXPORT cudnnStatus_t cudnnBackendDestroyDescriptor(cudnnBackendDescriptor_t desc
 {
     if (!REAL_FOUND(cudnnBackendDestroyDescriptor))
         return CUDNN_STATUS_NOT_INITIALIZED;
-    if (convbn_hook_inspecting())
-        convbn_shadow_destroy(descriptor);
+    if (convbn_hook_inspecting() && convbn_shadow_destroy(descriptor))
+        return CUDNN_STATUS_SUCCESS; /* a plan held by deferred work: destroyed after its run */
     return real_cudnnBackendDestroyDescriptor(descriptor);
 }
 
@@ -84,18 +83,6 @@ EXPORT cudnnStatus_t cudnnBackendFinalize(cudnnBackendDescriptor_t descriptor)
     return st;
 }
 
-/* Why a pair with this backend conv cannot fuse: its own reason, then liveness, then the
- * lack of deferral; CONVBN_FUSABLE in observe mode. */
-static enum convbn_reason backend_reason(const struct convbn_conv_call *conv)
-{
-    if (convbn_cfg.mode == CONVBN_MODE_OBSERVE)
-        return CONVBN_FUSABLE;
-    enum convbn_reason reason = convbn_conv_reason(conv);
-    if (reason == CONVBN_FUSABLE)
-        reason = convbn_fusing_allowed();
-    return reason == CONVBN_FUSABLE ? CONVBN_REASON_BACKEND_NOT_DEFERRED : reason;
-}
-
 EXPORT cudnnStatus_t cudnnBackendExecute(cudnnHandle_t handle,
                                          cudnnBackendDescriptor_t executionPlan,
                                          cudnnBackendDescriptor_t variantPack)
@@ -109,7 +96,10 @@ EXPORT cudnnStatus_t cudnnBackendExecute(cudnnHandle_t handle,
     if (known) {
         conv.handle = handle;
         conv.stream = convbn_stream_of(handle);
-        why_not = backend_reason(&conv);
+        if (convbn_planner_offer_backend(&conv, executionPlan, variantPack, &why_not)) {
+            convbn_work_end(guarded);
+            return CUDNN_STATUS_SUCCESS; /* deferred */
+        }
     }
     cudnnStatus_t st = real_cudnnBackendExecute(handle, executionPlan, variantPack);
     if (st == CUDNN_STATUS_SUCCESS && known)

@@ -18,7 +18,6 @@ static const char *const reason_names[CONVBN_REASON_COUNT] = {
     [CONVBN_REASON_MEMORY_CAP] = "memory-cap",
     [CONVBN_REASON_ALIAS] = "alias",
     [CONVBN_REASON_FUSED_ERROR] = "fused-error",
-    [CONVBN_REASON_BACKEND_NOT_DEFERRED] = "backend-conv",
 };
 
 const char *convbn_reason_name(enum convbn_reason reason)

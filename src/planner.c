@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "convbn/backend_run.h"
 #include "convbn/device_memory.h"
 #include "convbn/executor.h"
 #include "convbn/fusion.h"
@@ -88,6 +89,8 @@ static int insert(const struct convbn_conv_call *conv, int deferred, enum convbn
         c->pending.descs = resources ? resources->descs : NULL;
         c->pending.workspace_size = resources ? resources->workspace_size : 0;
         c->pending.fused = resources ? resources->fused : (struct convbn_fused_choice){0};
+        c->pending.backend =
+            resources ? resources->backend : (struct convbn_backend_run){NULL, NULL};
         __atomic_store_n(&candidate_count, ++used, __ATOMIC_RELAXED);
         inserted = 1;
     }
@@ -106,6 +109,8 @@ void convbn_planner_finish(struct convbn_pending *p, const char *trigger)
         convbn_descs_release(p->descs);
         p->descs = NULL;
     }
+    if (p->backend.plan)
+        convbn_backend_release(&p->backend);
 }
 
 typedef int (*candidate_filter)(const struct candidate *c, const void *ctx);
@@ -178,9 +183,12 @@ void convbn_planner_capture(int delta)
         __atomic_store_n(&captures_active, 0, __ATOMIC_RELAXED);
 }
 
-/* Secures descriptors and workspace for deferring conv into *p; returns the reason on failure. */
+/* Secures descriptors and workspace for deferring conv into *p (for a backend conv, from
+ * the program's plan and pack in *program); returns the reason on failure. */
 static enum convbn_reason secure_resources(const struct convbn_conv_call *conv,
-                                           size_t program_workspace, struct convbn_pending *p)
+                                           size_t program_workspace,
+                                           const struct convbn_backend_run *program,
+                                           struct convbn_pending *p)
 {
     struct convbn_geometry_facts facts;
     size_t ws = 0;
@@ -190,6 +198,8 @@ static enum convbn_reason secure_resources(const struct convbn_conv_call *conv,
         !(p->descs = convbn_descs_acquire(conv, &facts)))
         return CONVBN_REASON_UNSUPPORTED;
     p->fused = facts.fused;
+    if (program) /* a backend conv: its deferred run uses its plan's workspace */
+        return convbn_backend_secure(conv, program, &p->backend);
     if (facts.workspace >= 0)
         ws = (size_t)facts.workspace;
     else if (convbn_descs_workspace(p->descs, conv->handle, conv->algo, &ws) != 0)
@@ -202,11 +212,13 @@ static enum convbn_reason secure_resources(const struct convbn_conv_call *conv,
     return CONVBN_FUSABLE;
 }
 
-int convbn_planner_offer(const struct convbn_conv_call *conv, size_t program_workspace,
-                         enum convbn_reason *why_not)
+static int offer(const struct convbn_conv_call *conv, size_t program_workspace,
+                 const struct convbn_backend_run *program, enum convbn_reason *why_not)
 {
-    struct convbn_pending p; /* resources only: descs, workspace_size, fused */
+    struct convbn_pending p; /* resources only: descs, workspace_size, fused, backend */
     p.descs = NULL;
+    p.workspace_size = 0;
+    p.backend.plan = p.backend.pack = NULL;
     *why_not = CONVBN_FUSABLE;
     if (convbn_cfg.mode == CONVBN_MODE_OBSERVE)
         return 0;
@@ -214,7 +226,7 @@ int convbn_planner_offer(const struct convbn_conv_call *conv, size_t program_wor
     if (reason == CONVBN_FUSABLE)
         reason = convbn_fusing_allowed();
     if (reason == CONVBN_FUSABLE)
-        reason = secure_resources(conv, program_workspace, &p);
+        reason = secure_resources(conv, program_workspace, program, &p);
     if (reason == CONVBN_FUSABLE) {
         if (insert(conv, 1, CONVBN_FUSABLE, &p) == 0)
             return 1;
@@ -222,8 +234,23 @@ int convbn_planner_offer(const struct convbn_conv_call *conv, size_t program_wor
     }
     if (p.descs)
         convbn_descs_release(p.descs);
+    convbn_backend_release(&p.backend);
     *why_not = reason;
     return 0;
+}
+
+int convbn_planner_offer(const struct convbn_conv_call *conv, size_t program_workspace,
+                         enum convbn_reason *why_not)
+{
+    return offer(conv, program_workspace, NULL, why_not);
+}
+
+int convbn_planner_offer_backend(const struct convbn_conv_call *conv,
+                                 cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
+                                 enum convbn_reason *why_not)
+{
+    const struct convbn_backend_run program = {plan, pack};
+    return offer(conv, 0, &program, why_not);
 }
 
 void convbn_planner_ran(const struct convbn_conv_call *conv, enum convbn_reason why_not)

@@ -14,6 +14,7 @@
 #include "convbn/records.h"
 
 #define CONVBN_SHADOW_MAX 65536
+#define CONVBN_SHADOW_PACK_MAX 32 /* tensors per variant pack the shim reads */
 
 /* A graph recognised as one convolution forward on real tensors, in plain values. */
 struct convbn_backend_conv {
@@ -46,12 +47,27 @@ void convbn_shadow_got(cudnnBackendDescriptor_t desc, int type, int64_t count,
  * forward becomes recognised. */
 void convbn_shadow_finalize(cudnnBackendDescriptor_t desc);
 
-/* The program destroyed desc: forgets its shadow. */
-void convbn_shadow_destroy(cudnnBackendDescriptor_t desc);
+/* The program destroyed desc: forgets its shadow and returns 0 (destroy it now), or, for a
+ * plan held by deferred work, marks it destroyed and returns 1: the caller must not destroy
+ * it yet (the release of the last hold says when). */
+int convbn_shadow_destroy(cudnnBackendDescriptor_t desc);
+
+/* Takes one hold on a shadowed, not destroyed execution plan (deferred work will run it).
+ * Returns 0, or -1 when plan has no shadow. */
+int convbn_shadow_hold(cudnnBackendDescriptor_t plan);
+
+/* Drops one hold on plan.  Returns 1 when it was the last one and the program already
+ * destroyed the plan: the shadow is gone and the caller must now destroy the plan for real. */
+int convbn_shadow_release(cudnnBackendDescriptor_t plan);
+
+/* Copies the unique ids and data pointers of variant pack `pack` (at most cap of each).
+ * Returns their number, or -1 when the pack is opaque or has more than cap. */
+int convbn_shadow_pack(cudnnBackendDescriptor_t pack, int64_t *uids, void **pointers, int cap);
 
 /* Fills *out (api BACKEND, kind PLAIN, algo -1, pointers from the variant pack; handle and
  * stream left for the caller) when plan's graph is a recognised convolution forward and
- * pack gives non-NULL pointers for its x, w and y.  Returns 0, or -1 when either is opaque. */
+ * pack gives non-NULL pointers for its x, w and y.  Returns 0, or -1 when either is opaque
+ * or the program destroyed the plan (held by deferred work). */
 int convbn_shadow_conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
                             struct convbn_conv_call *out);
 

@@ -12,6 +12,8 @@ enum convbn_scratch {
     CONVBN_SCRATCH_BIAS,      /* folded bias b' */
     CONVBN_SCRATCH_VERIFY_Y,  /* CONVBN_VERIFY: unfused conv output */
     CONVBN_SCRATCH_VERIFY_Z,  /* CONVBN_VERIFY: unfused BN output */
+    CONVBN_SCRATCH_PLAN,      /* workspace of a deferred backend conv's plan: its shim variant
+                                 pack holds the pointer, so no other use may move it */
     CONVBN_SCRATCH_KINDS
 };
 
@@ -22,11 +24,15 @@ enum convbn_scratch {
  * device, so in-flight work on it completes first). */
 void *convbn_scratch(cudaStream_t stream, enum convbn_scratch kind, size_t bytes);
 
-/* Fetches several scratch buffers of `stream` at once (one lock): for each kind with
- * bytes[kind] > 0 stores the buffer in out[kind] (see convbn_scratch).  Returns 0, or -1
- * when any of them cannot be had (out[] is then unspecified). */
-int convbn_scratch_set(cudaStream_t stream, const size_t bytes[CONVBN_SCRATCH_KINDS],
-                       void *out[CONVBN_SCRATCH_KINDS]);
+/* The kinds convbn_scratch_set fetches together (the fused path's): the first ones. */
+#define CONVBN_SCRATCH_SET_KINDS (CONVBN_SCRATCH_BIAS + 1)
+
+/* Fetches several scratch buffers of `stream` at once (one lock): for each kind below
+ * CONVBN_SCRATCH_SET_KINDS with bytes[kind] > 0 stores the buffer in out[kind] (see
+ * convbn_scratch).  Returns 0, or -1 when any of them cannot be had (out[] is then
+ * unspecified). */
+int convbn_scratch_set(cudaStream_t stream, const size_t bytes[CONVBN_SCRATCH_SET_KINDS],
+                       void *out[CONVBN_SCRATCH_SET_KINDS]);
 
 /* Returns the most bytes of device memory the shim has held at once. */
 size_t convbn_device_high_water(void);

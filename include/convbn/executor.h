@@ -6,7 +6,8 @@
 #include "convbn/planner.h"
 
 /* Runs a deferred conv exactly as the program asked (its algorithm, alpha/beta, bias) on its
- * stream, with the shim's descriptors and workspace, then the absorbed bias add if any.
+ * stream, with the shim's descriptors and workspace, then the absorbed bias add if any; a
+ * backend conv runs its held plan with its shim variant pack instead.
  * Returns the cuDNN status (the program already got success; a failure is logged). */
 cudnnStatus_t convbn_exec_deferred(const struct convbn_pending *p);
 

@@ -34,7 +34,14 @@ int convbn_work_enter(const char *trigger, cudnnHandle_t handle);
  * (what the generated pass-through wrappers of `work` functions call). */
 int convbn_work_begin(const char *trigger, cudnnHandle_t handle);
 
-/* Releases the guard taken by convbn_work_begin when `guarded` is 1. */
+/* Before a CUDA runtime or driver call that issues or awaits work on stream (all streams when
+ * NULL): initialises the shim, flushes the pending work that call could observe, logs it
+ * and takes the guard.  Returns 1 when it took the guard (pass that to convbn_work_end),
+ * 0 when the call is not inspected (guard already held, mode off). */
+int convbn_stream_work_begin(const char *name, cudaStream_t stream);
+
+/* Releases the guard taken by convbn_work_begin or convbn_stream_work_begin when `guarded`
+ * is 1. */
 void convbn_work_end(int guarded);
 
 #endif

@@ -19,8 +19,6 @@ enum convbn_reason {
     CONVBN_REASON_MEMORY_CAP,     /* shim device memory unavailable (CONVBN_MAX_DEVICE_MB) */
     CONVBN_REASON_ALIAS,          /* the BN output overlaps a pending input */
     CONVBN_REASON_FUSED_ERROR,    /* the fused path failed; the original calls ran instead */
-    CONVBN_REASON_BACKEND_NOT_DEFERRED, /* the conv ran through the backend API, which this
-                                           build does not defer yet */
     CONVBN_REASON_COUNT
 };
 

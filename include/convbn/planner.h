@@ -11,6 +11,13 @@
 #include "convbn/pairing.h"
 #include "convbn/records.h"
 
+/* What a deferred backend conv holds: the program's plan (a hold in the shadow table, so the
+ * program's destroy is postponed) and a shim-owned variant pack (the program's uids and
+ * pointers, the shim's workspace).  Both NULL for a legacy conv. */
+struct convbn_backend_run {
+    cudnnBackendDescriptor_t plan, pack;
+};
+
 struct convbn_pending {
     struct convbn_conv_call conv;
     int deferred;                    /* 1: the conv has not run yet */
@@ -18,6 +25,7 @@ struct convbn_pending {
     struct convbn_conv_descs *descs; /* shim-owned descriptors, held while deferred */
     size_t workspace_size;           /* shim workspace the deferred conv needs */
     struct convbn_fused_choice fused; /* the geometry's fused-path choice when deferred */
+    struct convbn_backend_run backend; /* backend conv: what its deferred run needs */
 };
 
 /* A conv forward is about to run on conv->stream (whose pending work was flushed).  Defers
@@ -27,6 +35,13 @@ struct convbn_pending {
  * (CONVBN_FUSABLE in observe mode); the caller runs it and calls convbn_planner_ran. */
 int convbn_planner_offer(const struct convbn_conv_call *conv, size_t program_workspace,
                          enum convbn_reason *why_not);
+
+/* convbn_planner_offer for a backend conv (api BACKEND) executed as plan with variant pack
+ * `pack` (the program's, valid during the call only): instead of the workspace query, a
+ * hold on plan and a shim variant pack with the shim's workspace (src/backend_run.c). */
+int convbn_planner_offer_backend(const struct convbn_conv_call *conv,
+                                 cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
+                                 enum convbn_reason *why_not);
 
 /* A conv forward ran and succeeded: it becomes its stream's candidate (not deferred). */
 void convbn_planner_ran(const struct convbn_conv_call *conv, enum convbn_reason why_not);

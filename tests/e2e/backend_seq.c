@@ -7,10 +7,12 @@
  * executes it and destroys the plan and every descriptor right away.  Every BN output is
  * appended to --out so runs with and without the shim can be compared byte for byte.
  *
- * usage: backend_seq [--type float|half] [--layout nchw|nhwc] [--out FILE]
+ * usage: backend_seq [--type float|half] [--layout nchw|nhwc] [--out FILE] [--hazard 0|1]
  *                    [--expect-pairs N] [--expect-fused N]
+ * --hazard 1 copies each conv output to the host before its BN (a reader of y: no fusion).
  *                    (checked against the shim's counters when it is preloaded)
  * Exit status 0 on success, 1 on a failed expectation, 2 on a cuDNN/CUDA error. */
+#include <math.h>
 #include <stdbool.h>
 
 #include "e2e_util.h"
@@ -26,6 +28,7 @@ struct net {
     FILE *out;
     void *workspace;
     int64_t workspace_size;
+    int hazard; /* --hazard 1: copy y to the host between each conv and its BN */
 };
 
 struct layer {
@@ -249,7 +252,8 @@ static struct act conv_bn(struct net *net, const struct act *in, const struct la
 {
     struct act y = {NULL, l->k, out_extent(l, in->h), out_extent(l, in->w)};
     size_t w_count = (size_t)l->k * (size_t)(in->c / l->groups) * (size_t)(l->r * l->r);
-    void *w = e2e_random_buffer(w_count, net->type, -0.5f, 0.5f), *params[4];
+    float bound = 1.0f / sqrtf((float)(w_count / (size_t)l->k)); /* activations stay O(1) */
+    void *w = e2e_random_buffer(w_count, net->type, -bound, bound), *params[4];
     struct act z = y;
     bn_params(l->k, params);
     CUDA_OK(cudaMalloc(&y.data, act_bytes(net, &y)));
@@ -261,6 +265,14 @@ static struct act conv_bn(struct net *net, const struct act *in, const struct la
         destroy_all(d, GRAPH_DESCS + 1);
     } else {
         execute(net, cached_plan(net, in, l), in->data, w, y.data);
+    }
+    if (net->hazard) { /* the program reads y between the conv and the BN */
+        size_t bytes = act_bytes(net, &y);
+        void *host = malloc(bytes);
+        if (!host)
+            exit(2);
+        CUDA_OK(cudaMemcpy(host, y.data, bytes, cudaMemcpyDeviceToHost));
+        free(host);
     }
     batch_norm(net, &y, &z, params);
     dump(net, &z);
@@ -284,6 +296,8 @@ static int parse_args(int argc, char **argv, struct net *net, const char **out,
             net->type = !strcmp(val, "half") ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
         else if (!strcmp(opt, "--layout"))
             net->format = !strcmp(val, "nhwc") ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+        else if (!strcmp(opt, "--hazard"))
+            net->hazard = atoi(val);
         else if (!strcmp(opt, "--out"))
             *out = val;
         else if (!strcmp(opt, "--expect-pairs"))
@@ -326,7 +340,7 @@ int main(int argc, char **argv)
     cudaStream_t stream;
     if (parse_args(argc, argv, &net, &out_path, &expect) != 0) {
         fprintf(stderr, "usage: backend_seq [--type float|half] [--layout nchw|nhwc] "
-                        "[--out FILE] [--expect-pairs N] [--expect-fused N]\n");
+                        "[--out FILE] [--hazard 0|1] [--expect-pairs N] [--expect-fused N]\n");
         return 2;
     }
     if (out_path && !(net.out = fopen(out_path, "wb"))) {

@@ -99,6 +99,16 @@ static cudaError_t emu_kernel_lookup(const void *func, emu_host_kernel_fn *host,
     return entry ? cudaSuccess : cudaErrorInvalidDeviceFunction;
 }
 
+/* Copies the host function and parameter count registered for func (the emulated libcuda's
+ * cuLaunchKernel runs them too).  Returns cudaSuccess, cudaErrorInvalidDeviceFunction (not
+ * registered) or cudaErrorInvalidValue (a NULL output). */
+cudaError_t emu_find_kernel(const void *func, emu_host_kernel_fn *host, size_t *nparams)
+{
+    if (!host || !nparams)
+        return cudaErrorInvalidValue;
+    return emu_kernel_lookup(func, host, nparams);
+}
+
 static int emu_block_is_valid(dim3 block)
 {
     if (block.x == 0 || block.y == 0 || block.z == 0)

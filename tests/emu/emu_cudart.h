@@ -27,6 +27,12 @@ typedef void (*emu_host_kernel_fn)(void **args, dim3 grid, dim3 block, cudaStrea
 cudaError_t emu_register_kernel(const void *func, emu_host_kernel_fn host, size_t nparams,
                                 const size_t *param_offsets, const size_t *param_sizes);
 
+/* Stores the host function and parameter count registered for func (a CUfunction, for the
+ * emulated libcuda.so.1).  Returns cudaSuccess, cudaErrorInvalidDeviceFunction (not
+ * registered) or cudaErrorInvalidValue (NULL host or nparams).  Does not touch the last
+ * error. */
+cudaError_t emu_find_kernel(const void *func, emu_host_kernel_fn *host, size_t *nparams);
+
 /* Per-thread default stream variants: same behaviour as the plain function (the emulation
  * runs everything synchronously, so the legacy and per-thread default streams coincide). */
 extern __typeof__(cudaMemcpy) cudaMemcpy_ptds;

@@ -3,7 +3,8 @@
  * heuristics and engine paths to a plan, with children destroyed right after they are set;
  * NCHW and NHWC filters; everything else (virtual or non-packed tensors, asymmetric
  * padding, two operations, an unfinalized graph, a variant pack without the uids) is
- * opaque; destroy and address reuse; the cap on entries. */
+ * opaque; destroy and address reuse; a held plan's postponed destroy; the copy of a pack's
+ * uids and pointers; the cap on entries. */
 #include <check.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -246,6 +247,51 @@ START_TEST(address_reuse_and_untracked_types)
 }
 END_TEST
 
+/* A plan held by deferred work outlives the program's destroy: destroy is postponed (and the
+ * plan no longer recognised) until the last hold is released, which says to destroy it. */
+START_TEST(held_plan_destroy_is_postponed)
+{
+    struct convbn_conv_call c;
+    struct build b = {.post = 1, .finalize_graph = 1};
+    ck_assert_int_eq(recognised(&b, &c), 0);
+    ck_assert_int_eq(convbn_shadow_hold(desc(PACK)), -1); /* only plans are held */
+    ck_assert_int_eq(convbn_shadow_hold(desc(NB_DESCS)), -1); /* not shadowed */
+    ck_assert_int_eq(convbn_shadow_release(desc(PLAN)), 0);   /* not held: nothing to do */
+    ck_assert_int_eq(convbn_shadow_hold(desc(PLAN)), 0);
+    ck_assert_int_eq(convbn_shadow_hold(desc(PLAN)), 0);
+    ck_assert_int_eq(convbn_shadow_release(desc(PLAN)), 0); /* still held, not destroyed */
+    ck_assert_int_eq(convbn_shadow_destroy(desc(PLAN)), 1);  /* postponed */
+    ck_assert_int_eq(convbn_shadow_count(), 2);
+    ck_assert_int_eq(convbn_shadow_conv_call(desc(PLAN), desc(PACK), &c), -1);
+    ck_assert_int_eq(convbn_shadow_hold(desc(PLAN)), -1); /* destroyed: no new holds */
+    ck_assert_int_eq(convbn_shadow_release(desc(PLAN)), 1); /* last hold: destroy it now */
+    ck_assert_int_eq(convbn_shadow_count(), 1);
+    ck_assert_int_eq(convbn_shadow_release(desc(PLAN)), 0);
+    /* Held and released without a destroy: the plan stays usable. */
+    build(&b);
+    ck_assert_int_eq(convbn_shadow_hold(desc(PLAN)), 0);
+    ck_assert_int_eq(convbn_shadow_release(desc(PLAN)), 0);
+    ck_assert_int_eq(convbn_shadow_conv_call(desc(PLAN), desc(PACK), &c), 0);
+    ck_assert_int_eq(convbn_shadow_destroy(desc(PLAN)), 0);
+}
+END_TEST
+
+/* The uids and pointers of a pack are copied out whole, or not at all. */
+START_TEST(pack_copied_out)
+{
+    int64_t uids[CONVBN_SHADOW_PACK_MAX];
+    void *pointers[CONVBN_SHADOW_PACK_MAX];
+    pack(4);
+    ck_assert_int_eq(convbn_shadow_pack(desc(PACK), uids, pointers, CONVBN_SHADOW_PACK_MAX), 4);
+    ck_assert_int_eq(uids[0], 'y');
+    ck_assert_int_eq(uids[3], 'b');
+    ck_assert_ptr_eq(pointers[2], x_buf);
+    ck_assert_ptr_null(pointers[3]);
+    ck_assert_int_eq(convbn_shadow_pack(desc(PACK), uids, pointers, 3), -1);
+    ck_assert_int_eq(convbn_shadow_pack(desc(PLAN), uids, pointers, CONVBN_SHADOW_PACK_MAX), -1);
+}
+END_TEST
+
 START_TEST(table_is_bounded)
 {
     char *many = malloc(CONVBN_SHADOW_MAX + 8);
@@ -269,6 +315,8 @@ int main(void)
     tcase_add_loop_test(tc, opaque_graphs, 0, 5);
     tcase_add_test(tc, pack_must_give_pointers);
     tcase_add_test(tc, address_reuse_and_untracked_types);
+    tcase_add_test(tc, held_plan_destroy_is_postponed);
+    tcase_add_test(tc, pack_copied_out);
     tcase_add_test(tc, table_is_bounded);
     suite_add_tcase(s, tc);
     return run_suite(s);

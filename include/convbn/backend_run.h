@@ -1,0 +1,30 @@
+/* The resources of a deferred backend (graph API) convolution (invariant 2): a hold on the
+ * program's execution plan, so that the program's destroy of it is postponed until the
+ * deferred run, and a shim-owned variant pack with the program's unique ids and data
+ * pointers and the shim's own workspace. */
+#ifndef CONVBN_BACKEND_RUN_H
+#define CONVBN_BACKEND_RUN_H
+
+#include "convbn/pairing.h"
+#include "convbn/planner.h"
+#include "convbn/records.h"
+
+/* Secures what deferring backend conv `conv` (on conv->stream), executed as the program's
+ * program->plan with program->pack, needs into *out.  Returns CONVBN_FUSABLE, or the reason it cannot be deferred
+ * (CONVBN_REASON_UNSUPPORTED: cuDNN refused the queries or the shim pack, or the program's
+ * pack lacks a workspace the plan needs; CONVBN_REASON_MEMORY_CAP: no shim workspace); on
+ * failure *out holds nothing. */
+enum convbn_reason convbn_backend_secure(const struct convbn_conv_call *conv,
+                                         const struct convbn_backend_run *program,
+                                         struct convbn_backend_run *out);
+
+/* Runs the deferred backend conv exactly as the program asked: the real cudnnBackendExecute
+ * of its plan with the shim pack on conv->handle (already bound to conv->stream). */
+cudnnStatus_t convbn_backend_execute(const struct convbn_conv_call *conv,
+                                     const struct convbn_backend_run *run);
+
+/* Destroys the shim pack and drops the plan hold, destroying the plan for real when the
+ * program already destroyed it; clears *run.  Nothing to do for a legacy conv. */
+void convbn_backend_release(struct convbn_backend_run *run);
+
+#endif

@@ -1,0 +1,89 @@
+/* The resources of a deferred backend convolution (include/convbn/backend_run.h): a hold on
+ * the program's plan in the shadow table and a shim-owned variant pack built with the real
+ * cuDNN backend calls from the shadow's copy of the program's pack (same unique ids and data
+ * pointers) and the stream's CONVBN_SCRATCH_PLAN workspace, which nothing else uses, so the
+ * pointer in the pack stays valid until the deferred run.  Owns nothing beyond those. */
+#include "convbn/backend_run.h"
+#include "convbn/backend_shadow.h"
+#include "convbn/device_memory.h"
+#include "convbn/real.h"
+
+/* Reads one int64 or pointer attribute with the real function; returns 0 or -1. */
+static int get_one(cudnnBackendDescriptor_t desc, cudnnBackendAttributeName_t name,
+                   cudnnBackendAttributeType_t type, void *value)
+{
+    int64_t n = 0;
+    return real_cudnnBackendGetAttribute(desc, name, type, 1, &n, value) ==
+                       CUDNN_STATUS_SUCCESS &&
+                   n == 1
+               ? 0
+               : -1;
+}
+
+/* Builds and finalizes the shim pack; returns it or NULL. */
+static cudnnBackendDescriptor_t build_pack(const int64_t *uids, void *const *pointers, int n,
+                                           void *workspace)
+{
+    cudnnBackendDescriptor_t pack = NULL;
+    if (real_cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack) !=
+            CUDNN_STATUS_SUCCESS ||
+        !pack)
+        return NULL;
+    if (real_cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64,
+                                      n, uids) != CUDNN_STATUS_SUCCESS ||
+        real_cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+                                      CUDNN_TYPE_VOID_PTR, n, pointers) != CUDNN_STATUS_SUCCESS ||
+        real_cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR,
+                                      1, &workspace) != CUDNN_STATUS_SUCCESS ||
+        real_cudnnBackendFinalize(pack) != CUDNN_STATUS_SUCCESS) {
+        real_cudnnBackendDestroyDescriptor(pack);
+        return NULL;
+    }
+    return pack;
+}
+
+enum convbn_reason convbn_backend_secure(const struct convbn_conv_call *conv,
+                                         const struct convbn_backend_run *program,
+                                         struct convbn_backend_run *out)
+{
+    int64_t uids[CONVBN_SHADOW_PACK_MAX], size = 0;
+    void *pointers[CONVBN_SHADOW_PACK_MAX], *program_ws = NULL, *ws = NULL;
+    out->plan = out->pack = NULL;
+    int n = convbn_shadow_pack(program->pack, uids, pointers, CONVBN_SHADOW_PACK_MAX);
+    if (n < 0 || !real_cudnnBackendGetAttribute || !real_cudnnBackendCreateDescriptor ||
+        !real_cudnnBackendSetAttribute || !real_cudnnBackendFinalize ||
+        !real_cudnnBackendDestroyDescriptor ||
+        get_one(program->plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, &size) ||
+        size < 0 ||
+        get_one(program->pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &program_ws))
+        return CONVBN_REASON_UNSUPPORTED;
+    if (size > 0 && !program_ws)
+        return CONVBN_REASON_UNSUPPORTED; /* the real call fails: let it, with its status */
+    if (size > 0 && !(ws = convbn_scratch(conv->stream, CONVBN_SCRATCH_PLAN, (size_t)size)))
+        return CONVBN_REASON_MEMORY_CAP;
+    if (convbn_shadow_hold(program->plan) != 0)
+        return CONVBN_REASON_UNSUPPORTED;
+    out->plan = program->plan;
+    if (!(out->pack = build_pack(uids, pointers, n, ws))) {
+        convbn_backend_release(out);
+        return CONVBN_REASON_UNSUPPORTED;
+    }
+    return CONVBN_FUSABLE;
+}
+
+cudnnStatus_t convbn_backend_execute(const struct convbn_conv_call *conv,
+                                     const struct convbn_backend_run *run)
+{
+    if (!run->plan || !run->pack)
+        return CUDNN_STATUS_INTERNAL_ERROR;
+    return real_cudnnBackendExecute(conv->handle, run->plan, run->pack);
+}
+
+void convbn_backend_release(struct convbn_backend_run *run)
+{
+    if (run->pack)
+        real_cudnnBackendDestroyDescriptor(run->pack);
+    if (run->plan && convbn_shadow_release(run->plan))
+        real_cudnnBackendDestroyDescriptor(run->plan);
+    run->plan = run->pack = NULL;
+}
