@@ -71,6 +71,18 @@ enum convbn_reason convbn_backend_secure(const struct convbn_conv_call *conv,
     return CONVBN_FUSABLE;
 }
 
+int convbn_backend_workspace_ok(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack)
+{
+    int64_t size = 0;
+    void *ws = NULL;
+    if (!real_cudnnBackendGetAttribute ||
+        get_one(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, &size) ||
+        size < 0)
+        return 0;
+    return size == 0 ||
+           (get_one(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &ws) == 0 && ws);
+}
+
 cudnnStatus_t convbn_backend_execute(const struct convbn_conv_call *conv,
                                      const struct convbn_backend_run *run)
 {

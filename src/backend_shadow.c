@@ -1,10 +1,11 @@
 /* The shadow table of the program's cuDNN backend descriptors (include/convbn/backend_shadow.h):
  * one entry per descriptor of a type the shim reads (tensor, convolution, convolution
- * forward operation, operation graph, engine heuristic, engine, engine config, execution
- * plan, variant pack), keyed by the descriptor pointer in a uthash table under one lock,
- * at most CONVBN_SHADOW_MAX entries.  Values are copied when set: a parent holds copies of
- * its children's values, and everything derived from a graph (heuristic, engine, config,
- * plan) holds a copy of the graph's recognised convolution.  Owns the table only; never
+ * forward operation, norm forward operation, operation graph, engine heuristic, engine,
+ * engine config, execution plan, variant pack), keyed by the descriptor pointer in a uthash
+ * table under one lock, at most CONVBN_SHADOW_MAX entries.  Values are copied when set: a
+ * parent holds copies of its children's values, and everything derived from a graph
+ * (heuristic, engine, config, plan) holds a copy of the graph's recognised convolution or
+ * batch-norm inference.  Owns the table only; never
  * calls cuDNN.  A plan held by deferred work (convbn_shadow_hold) outlives the program's
  * destroy in the table until its last hold is released; the caller then destroys it. */
 #include <limits.h>
@@ -29,6 +30,10 @@ enum { HAVE_TYPE = 1, HAVE_DIMS = 2, HAVE_STRIDES = 4, HAVE_UID = 8 };
 enum { HAVE_X = 1, HAVE_W = 2, HAVE_Y = 4, HAVE_CONV = 8, HAVE_ALPHA = 16, HAVE_BETA = 32 };
 #define HAVE_TENSOR (HAVE_TYPE | HAVE_DIMS | HAVE_STRIDES | HAVE_UID)
 #define HAVE_OP (HAVE_X | HAVE_W | HAVE_Y | HAVE_CONV | HAVE_ALPHA | HAVE_BETA)
+/* A batch-norm operation's tensors, in the order of bk_norm.t[], then mode and phase. */
+enum { NORM_X, NORM_Y, NORM_SCALE, NORM_BIAS, NORM_MEAN, NORM_INV_VAR, NORM_TENSORS };
+enum { HAVE_NORM_MODE = 1 << NORM_TENSORS, HAVE_NORM_PHASE = 2 << NORM_TENSORS };
+#define HAVE_NORM (HAVE_NORM_MODE | HAVE_NORM_PHASE | ((1u << NORM_TENSORS) - 1))
 
 struct bk_tensor {
     unsigned have;
@@ -51,6 +56,12 @@ struct bk_op {
     double alpha, beta;
 };
 
+struct bk_norm {
+    unsigned have; /* bit i: t[i] set; HAVE_NORM_MODE, HAVE_NORM_PHASE */
+    int mode, phase; /* cudnnBackendNormMode_t, cudnnBackendNormFwdPhase_t */
+    struct bk_tensor t[NORM_TENSORS];
+};
+
 struct bk_pack {
     int nb_uids, nb_pointers; /* -1 until set or when over MAX_PACK */
     int64_t uids[MAX_PACK];
@@ -64,12 +75,15 @@ struct shadow {
         struct bk_tensor tensor;
         struct bk_conv conv;
         struct bk_op op; /* a convolution forward; a graph's single operation */
+        struct bk_norm norm; /* a norm forward; a graph's single operation */
         struct bk_pack pack;
     } u;
     int single_conv;                /* graph: OPS is one convolution forward (in u.op) */
+    int single_norm;                /* graph: OPS is one norm forward (in u.norm) */
     int holds;                      /* plan: deferred runs that still need it */
     int doomed;                     /* plan: the program destroyed it while held */
     struct convbn_backend_conv rec; /* graphs and what derives from them */
+    struct convbn_backend_bn bn_rec; /* the same, for a batch-norm graph */
     UT_hash_handle hh;
 };
 
@@ -91,6 +105,7 @@ static int shadowed_type(int type)
     case CUDNN_BACKEND_TENSOR_DESCRIPTOR:
     case CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR:
     case CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR:
+    case CUDNN_BACKEND_OPERATION_NORM_FORWARD_DESCRIPTOR:
     case CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR:
     case CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR:
     case CUDNN_BACKEND_ENGINE_DESCRIPTOR:
@@ -334,13 +349,51 @@ static void set_op(struct bk_op *op, int name, int type, int64_t count, const vo
     }
 }
 
+/* Returns the index in bk_norm.t[] of a norm forward tensor attribute, or -1. */
+static int norm_slot(int name)
+{
+    switch (name) {
+    case CUDNN_ATTR_OPERATION_NORM_FWD_XDESC: return NORM_X;
+    case CUDNN_ATTR_OPERATION_NORM_FWD_YDESC: return NORM_Y;
+    case CUDNN_ATTR_OPERATION_NORM_FWD_SCALE_DESC: return NORM_SCALE;
+    case CUDNN_ATTR_OPERATION_NORM_FWD_BIAS_DESC: return NORM_BIAS;
+    case CUDNN_ATTR_OPERATION_NORM_FWD_MEAN_DESC: return NORM_MEAN;
+    case CUDNN_ATTR_OPERATION_NORM_FWD_INV_VARIANCE_DESC: return NORM_INV_VAR;
+    default: return -1;
+    }
+}
+
+static void set_norm(struct bk_norm *n, int name, int type, int64_t count, const void *v)
+{
+    int slot = norm_slot(name);
+    if (slot >= 0) {
+        const struct shadow *child = child_of(type, count, v);
+        n->have &= ~(1u << slot);
+        if (child && child->type == CUDNN_BACKEND_TENSOR_DESCRIPTOR) {
+            n->t[slot] = child->u.tensor;
+            n->have |= 1u << slot;
+        }
+    } else if (name == CUDNN_ATTR_OPERATION_NORM_FWD_MODE && type == CUDNN_TYPE_NORM_MODE &&
+               count == 1 && v) {
+        n->mode = *(const cudnnBackendNormMode_t *)v;
+        n->have |= HAVE_NORM_MODE;
+    } else if (name == CUDNN_ATTR_OPERATION_NORM_FWD_PHASE &&
+               type == CUDNN_TYPE_NORM_FWD_PHASE && count == 1 && v) {
+        n->phase = *(const cudnnBackendNormFwdPhase_t *)v;
+        n->have |= HAVE_NORM_PHASE;
+    }
+}
+
 static void set_graph_ops(struct shadow *g, int type, int64_t count, const void *v)
 {
     const struct shadow *child = child_of(type, count, v);
     g->single_conv =
         child && child->type == CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR;
+    g->single_norm = child && child->type == CUDNN_BACKEND_OPERATION_NORM_FORWARD_DESCRIPTOR;
     if (g->single_conv)
         g->u.op = child->u.op;
+    else if (g->single_norm)
+        g->u.norm = child->u.norm;
 }
 
 /* Returns 1 for the attributes that link a descriptor to the graph it derives from. */
@@ -386,6 +439,14 @@ static int read_attribute(int name)
     case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC:
     case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA:
     case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA:
+    case CUDNN_ATTR_OPERATION_NORM_FWD_MODE:
+    case CUDNN_ATTR_OPERATION_NORM_FWD_PHASE:
+    case CUDNN_ATTR_OPERATION_NORM_FWD_XDESC:
+    case CUDNN_ATTR_OPERATION_NORM_FWD_YDESC:
+    case CUDNN_ATTR_OPERATION_NORM_FWD_SCALE_DESC:
+    case CUDNN_ATTR_OPERATION_NORM_FWD_BIAS_DESC:
+    case CUDNN_ATTR_OPERATION_NORM_FWD_MEAN_DESC:
+    case CUDNN_ATTR_OPERATION_NORM_FWD_INV_VARIANCE_DESC:
     case CUDNN_ATTR_OPERATIONGRAPH_OPS:
     case CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH:
     case CUDNN_ATTR_ENGINE_OPERATION_GRAPH:
@@ -413,6 +474,8 @@ void convbn_shadow_set(cudnnBackendDescriptor_t desc, int name, int type, int64_
         set_conv(&s->u.conv, name, type, count, values);
     } else if (s->type == CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR) {
         set_op(&s->u.op, name, type, count, values);
+    } else if (s->type == CUDNN_BACKEND_OPERATION_NORM_FORWARD_DESCRIPTOR) {
+        set_norm(&s->u.norm, name, type, count, values);
     } else if (s->type == CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR) {
         set_pack(&s->u.pack, name, type, count, values);
     } else if (name == CUDNN_ATTR_OPERATIONGRAPH_OPS) {
@@ -421,6 +484,8 @@ void convbn_shadow_set(cudnnBackendDescriptor_t desc, int name, int type, int64_
         child = child_of(type, count, values);
         s->rec = child && carries_graph(child->type) ? child->rec
                                                      : (struct convbn_backend_conv){0};
+        s->bn_rec = child && carries_graph(child->type) ? child->bn_rec
+                                                        : (struct convbn_backend_bn){0};
     }
     pthread_mutex_unlock(&shadow_lock);
 }
@@ -435,8 +500,10 @@ void convbn_shadow_got(cudnnBackendDescriptor_t desc, int type, int64_t count,
     const struct shadow *s = find(desc);
     for (int64_t i = 0; s && carries_graph(s->type) && i < count; i++) {
         struct shadow *t = find(got[i]);
-        if (t && carries_graph(t->type) && t->type != CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR)
+        if (t && carries_graph(t->type) && t->type != CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR) {
             t->rec = s->rec;
+            t->bn_rec = s->bn_rec;
+        }
     }
     pthread_mutex_unlock(&shadow_lock);
 }
@@ -545,13 +612,44 @@ static int recognise(const struct bk_op *op, struct convbn_backend_conv *r)
     return 0;
 }
 
+/* Recognises a complete batch-norm inference with FLOAT parameters 1 x C x 1 ... of one
+ * geometry; returns 0 or -1. */
+static int recognise_bn(const struct bk_norm *n, struct convbn_backend_bn *r)
+{
+    struct convbn_tensor_geom p;
+    memset(r, 0, sizeof *r);
+    if ((n->have & HAVE_NORM) != HAVE_NORM || n->mode != CUDNN_BATCH_NORM ||
+        n->phase != CUDNN_NORM_FWD_INFERENCE || tensor_geom(&n->t[NORM_X], &r->x) ||
+        tensor_geom(&n->t[NORM_Y], &r->y) || tensor_geom(&n->t[NORM_SCALE], &r->params) ||
+        r->y.nb_dims != r->x.nb_dims || r->params.nb_dims != r->x.nb_dims ||
+        r->params.type != CUDNN_DATA_FLOAT)
+        return -1;
+    for (int i = 0; i < r->x.nb_dims; i++)
+        if (r->y.dims[i] != r->x.dims[i] || r->params.dims[i] != (i == 1 ? r->x.dims[1] : 1))
+            return -1;
+    for (int i = NORM_BIAS; i < NORM_TENSORS; i++)
+        if (tensor_geom(&n->t[i], &p) || !convbn_tensor_same(&p, &r->params))
+            return -1;
+    r->uid_x = n->t[NORM_X].uid;
+    r->uid_y = n->t[NORM_Y].uid;
+    r->uid_scale = n->t[NORM_SCALE].uid;
+    r->uid_bias = n->t[NORM_BIAS].uid;
+    r->uid_mean = n->t[NORM_MEAN].uid;
+    r->uid_inv_var = n->t[NORM_INV_VAR].uid;
+    r->valid = 1;
+    return 0;
+}
+
 void convbn_shadow_finalize(cudnnBackendDescriptor_t desc)
 {
     pthread_mutex_lock(&shadow_lock);
     struct shadow *s = find(desc);
-    if (s && s->type == CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR &&
-        (!s->single_conv || recognise(&s->u.op, &s->rec)))
-        memset(&s->rec, 0, sizeof s->rec);
+    if (s && s->type == CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR) {
+        if (!s->single_conv || recognise(&s->u.op, &s->rec))
+            memset(&s->rec, 0, sizeof s->rec);
+        if (!s->single_norm || recognise_bn(&s->u.norm, &s->bn_rec))
+            memset(&s->bn_rec, 0, sizeof s->bn_rec);
+    }
     pthread_mutex_unlock(&shadow_lock);
 }
 
@@ -609,6 +707,53 @@ int convbn_shadow_conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescripto
     if (p && p->type == CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR && p->rec.valid &&
         !p->doomed && v && v->type == CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)
         rc = fill_call(&p->rec, &v->u.pack, out);
+    pthread_mutex_unlock(&shadow_lock);
+    return rc;
+}
+
+void convbn_shadow_recognised_bn(cudnnBackendDescriptor_t desc, struct convbn_backend_bn *out)
+{
+    pthread_mutex_lock(&shadow_lock);
+    const struct shadow *s = find(desc);
+    if (s && carries_graph(s->type))
+        *out = s->bn_rec;
+    else
+        memset(out, 0, sizeof *out);
+    pthread_mutex_unlock(&shadow_lock);
+}
+
+/* Fills the BN call from a recognised graph and the pack's pointers; returns 0 or -1. */
+static int fill_bn_call(const struct convbn_backend_bn *r, const struct bk_pack *p,
+                        struct convbn_bn_call *b)
+{
+    memset(b, 0, sizeof *b);
+    b->x_ptr = pointer_of(p, r->uid_x);
+    b->y_ptr = pointer_of(p, r->uid_y);
+    b->scale = pointer_of(p, r->uid_scale);
+    b->bias = pointer_of(p, r->uid_bias);
+    b->mean = pointer_of(p, r->uid_mean);
+    b->var = pointer_of(p, r->uid_inv_var);
+    if (!b->x_ptr || !b->y_ptr || !b->scale || !b->bias || !b->mean || !b->var)
+        return -1;
+    b->api = CONVBN_API_BACKEND;
+    b->inv_std = 1;
+    b->mode = CUDNN_BATCHNORM_SPATIAL;
+    b->x = r->x;
+    b->y = r->y;
+    b->params = r->params;
+    b->alpha = 1.0;
+    return 0;
+}
+
+int convbn_shadow_bn_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
+                          struct convbn_bn_call *out)
+{
+    int rc = -1;
+    pthread_mutex_lock(&shadow_lock);
+    const struct shadow *p = find(plan), *v = find(pack);
+    if (p && p->type == CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR && p->bn_rec.valid &&
+        !p->doomed && v && v->type == CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)
+        rc = fill_bn_call(&p->bn_rec, &v->u.pack, out);
     pthread_mutex_unlock(&shadow_lock);
     return rc;
 }

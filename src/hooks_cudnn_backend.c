@@ -4,14 +4,21 @@
  * forward is offered to the planner like a legacy conv: deferred when it could pair (its
  * plan held, the program's destroy of it postponed until the deferred run; a shim variant
  * pack with the shim's workspace, src/backend_run.c), otherwise run and remembered so the
- * BatchNorm after it pairs with it.  Every other plan flushes the pending work, as a `work`
- * call.  Each hook forwards the caller's exact arguments and returns the real status (a
- * deferred execute returns success).  These are `custom` entries of src/cudnn_calls.list. */
+ * BatchNorm after it pairs with it.  A plan whose graph is a single batch-norm inference
+ * (PyTorch's BatchNorm_v8) is offered to convbn_fuse_bn like a legacy BN, with its inverse
+ * variance folded as an inverse standard deviation, and skipped when the pair ran fused.
+ * Every other plan flushes the pending work, as a `work` call.  Each hook forwards the
+ * caller's exact arguments and returns the real status (a deferred execute, or a BN that ran
+ * fused, returns success).  These are `custom` entries of src/cudnn_calls.list. */
+#include "convbn/backend_run.h"
 #include "convbn/backend_shadow.h"
+#include "convbn/fusion.h"
 #include "convbn/hooks.h"
 #include "convbn/pairing.h"
 #include "convbn/planner.h"
 #include "convbn/real.h"
+#include "convbn/shim.h"
+#include "convbn/trace.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -83,12 +90,39 @@ EXPORT cudnnStatus_t cudnnBackendFinalize(cudnnBackendDescriptor_t descriptor)
     return st;
 }
 
+/* Executes a plan recognised as a batch-norm inference (*bn filled but for handle and
+ * stream): offered to the pending conv it consumes, which it does not flush first; when the
+ * pair ran fused the plan is not executed. */
+static cudnnStatus_t execute_bn(cudnnHandle_t handle, cudnnBackendDescriptor_t plan,
+                                cudnnBackendDescriptor_t pack, struct convbn_bn_call *bn)
+{
+    convbn_guard_enter();
+    bn->handle = handle;
+    bn->stream = convbn_stream_of(handle);
+    convbn_log_call("cudnnBackendExecute", bn->stream);
+    if (convbn_tracing()) { /* recorded as opaque: the trace has no backend BN */
+        struct convbn_trace_op op = {.kind = CONVBN_TRACE_OPAQUE, .api = CONVBN_API_BACKEND,
+                                     .name = "cudnnBackendExecute", .stream = bn->stream};
+        convbn_trace_record(&op);
+    }
+    cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
+    if (!convbn_fuse_bn(bn))
+        st = real_cudnnBackendExecute(handle, plan, pack);
+    convbn_guard_leave();
+    return st;
+}
+
 EXPORT cudnnStatus_t cudnnBackendExecute(cudnnHandle_t handle,
                                          cudnnBackendDescriptor_t executionPlan,
                                          cudnnBackendDescriptor_t variantPack)
 {
     if (!REAL_FOUND(cudnnBackendExecute))
         return CUDNN_STATUS_NOT_INITIALIZED;
+    struct convbn_bn_call bn;
+    if (convbn_hook_inspecting() &&
+        convbn_shadow_bn_call(executionPlan, variantPack, &bn) == 0 &&
+        convbn_backend_workspace_ok(executionPlan, variantPack)) /* else the real call fails */
+        return execute_bn(handle, executionPlan, variantPack, &bn);
     int guarded = convbn_work_begin("cudnnBackendExecute", handle);
     struct convbn_conv_call conv;
     int known = guarded && convbn_shadow_conv_call(executionPlan, variantPack, &conv) == 0;

@@ -18,6 +18,11 @@ enum convbn_reason convbn_backend_secure(const struct convbn_conv_call *conv,
                                          const struct convbn_backend_run *program,
                                          struct convbn_backend_run *out);
 
+/* Returns 1 when the program's pack gives plan the workspace it needs (none needed, or a
+ * non-NULL workspace pointer), read with the real cudnnBackendGetAttribute; 0 otherwise or
+ * when the queries fail (the real execute then decides, with its own status). */
+int convbn_backend_workspace_ok(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack);
+
 /* Runs the deferred backend conv exactly as the program asked: the real cudnnBackendExecute
  * of its plan with the shim pack on conv->handle (already bound to conv->stream). */
 cudnnStatus_t convbn_backend_execute(const struct convbn_conv_call *conv,

@@ -26,6 +26,14 @@ struct convbn_backend_conv {
     double alpha, beta;
 };
 
+/* A graph recognised as one batch-norm inference (NORM_FORWARD, mode BATCH_NORM, phase
+ * INFERENCE) on real tensors with FLOAT parameters of one geometry, in plain values. */
+struct convbn_backend_bn {
+    int valid;                      /* 0: the graph is opaque */
+    struct convbn_tensor_geom x, y, params;
+    int64_t uid_x, uid_y, uid_scale, uid_bias, uid_mean, uid_inv_var;
+};
+
 /* The program created desc of the given type (cudnnBackendDescriptorType_t): starts its
  * shadow, replacing any stale one at that address.  Types the shim does not read get none. */
 void convbn_shadow_create(cudnnBackendDescriptor_t desc, int type);
@@ -44,7 +52,7 @@ void convbn_shadow_got(cudnnBackendDescriptor_t desc, int type, int64_t count,
                        const void *values);
 
 /* The program finalized desc successfully: an operation graph of exactly one convolution
- * forward becomes recognised. */
+ * forward, or of exactly one batch-norm inference, becomes recognised. */
 void convbn_shadow_finalize(cudnnBackendDescriptor_t desc);
 
 /* The program destroyed desc: forgets its shadow and returns 0 (destroy it now), or, for a
@@ -70,6 +78,17 @@ int convbn_shadow_pack(cudnnBackendDescriptor_t pack, int64_t *uids, void **poin
  * or the program destroyed the plan (held by deferred work). */
 int convbn_shadow_conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
                             struct convbn_conv_call *out);
+
+/* Fills *out (api BACKEND, mode SPATIAL, inv_std 1, eps 0, alpha 1, beta 0, pointers from
+ * the variant pack; handle and stream left for the caller) when plan's graph is a recognised
+ * batch-norm inference and pack gives non-NULL pointers for all its tensors.  Returns 0, or
+ * -1 when either is opaque or the program destroyed the plan. */
+int convbn_shadow_bn_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
+                          struct convbn_bn_call *out);
+
+/* Copies into *out the recognised batch-norm graph behind desc (valid 0 when none); for
+ * tests. */
+void convbn_shadow_recognised_bn(cudnnBackendDescriptor_t desc, struct convbn_backend_bn *out);
 
 /* Copies into *out the recognised graph behind desc (valid 0 when opaque or unknown); for
  * tests. */

@@ -39,6 +39,8 @@ struct convbn_conv_call {
 
 struct convbn_bn_call {
     enum convbn_api api;
+    int inv_std;         /* var holds 1/sqrt(var + eps) (a backend NORM_FORWARD's inverse
+                          * variance; eps then unused); 0: the variance, as legacy BN */
     cudnnHandle_t handle;
     cudaStream_t stream;
     int mode;            /* cudnnBatchNormMode_t */

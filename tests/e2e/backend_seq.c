@@ -8,14 +8,27 @@
  * appended to --out so runs with and without the shim can be compared byte for byte.
  *
  * usage: backend_seq [--type float|half] [--layout nchw|nhwc] [--out FILE] [--hazard 0|1]
+ *                    [--bn legacy|backend] [--bn-kernel 0|1] [--benchmark 0|1] [--diff N]
  *                    [--expect-pairs N] [--expect-fused N]
+ *                    (expectations checked against the shim's counters when it is preloaded)
  * --hazard 1 copies each conv output to the host before its BN (a reader of y: no fusion).
- *                    (checked against the shim's counters when it is preloaded)
+ * --bn backend runs each BN as newer PyTorch does (BatchNorm_v8 through cudnn-frontend): a
+ *   one-shot graph of one NORM_FORWARD (BATCH_NORM, INFERENCE) fed the inverse standard
+ *   deviation 1/sqrt(var + eps), prepared on the host before the conv.
+ * --bn-kernel 1 (with --bn backend) computes that inverse std with a kernel launched through
+ *   cudaLaunchKernel between the conv and the BN, as PyTorch does.
+ * --benchmark 1 (cudnn.benchmark) runs the first layer only, its conv built as 21 plans each
+ *   executed into the same output before the BN.
+ * --diff N replaces the network by N random backend conv -> BN pairs (shapes, NCHW/NHWC,
+ *   groups, dilation, stride, padding, float/half; legacy or backend BN), each compared with
+ *   a naive double reference: |z - ref| / max(1, |ref|) <= 2e-6 float, 4e-3 half (the
+ *   tolerances of tests/e2e/differential.c).
  * Exit status 0 on success, 1 on a failed expectation, 2 on a cuDNN/CUDA error. */
 #include <math.h>
 #include <stdbool.h>
 
 #include "e2e_util.h"
+#include "emu_cudart.h"
 
 #define BATCH 2
 #define MAX_PLANS 8
@@ -29,10 +42,15 @@ struct net {
     void *workspace;
     int64_t workspace_size;
     int hazard; /* --hazard 1: copy y to the host between each conv and its BN */
+    int bn_backend, bn_kernel, benchmark;
 };
+
+#define BN_EPS 1e-5
+#define BENCH_PLANS 21
 
 struct layer {
     int k, r, stride, groups, one_shot; /* one_shot: plan destroyed right after execute */
+    int custom, pad, dilation;          /* custom 0: padding r / 2, dilation 1 */
 };
 
 struct cached_plan {
@@ -69,6 +87,23 @@ static void bk_set_desc(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t 
     bk_set(d, name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &value);
 }
 
+/* A finalized 4-d real tensor. */
+static cudnnBackendDescriptor_t bk_tensor_of(cudnnDataType_t type, int64_t uid,
+                                             const int64_t *dims, const int64_t *strides)
+{
+    int64_t alignment = 16;
+    bool is_virtual = false;
+    cudnnBackendDescriptor_t t = bk_create(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+    bk_set(t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type);
+    bk_set(t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims);
+    bk_set(t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides);
+    bk_set(t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
+    bk_set(t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &alignment);
+    bk_set(t, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual);
+    CUDNN_OK(cudnnBackendFinalize(t));
+    return t;
+}
+
 /* A finalized 4-d tensor n x c x h x w, packed in the net's layout. */
 static cudnnBackendDescriptor_t bk_tensor(const struct net *net, int64_t uid, int n, int c,
                                           int h, int w)
@@ -81,17 +116,17 @@ static cudnnBackendDescriptor_t bk_tensor(const struct net *net, int64_t uid, in
         int64_t nchw[4] = {(int64_t)c * h * w, (int64_t)h * w, w, 1};
         memcpy(strides, nchw, sizeof strides);
     }
-    int64_t alignment = 16;
-    bool is_virtual = false;
-    cudnnBackendDescriptor_t t = bk_create(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
-    bk_set(t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &net->type);
-    bk_set(t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims);
-    bk_set(t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides);
-    bk_set(t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
-    bk_set(t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &alignment);
-    bk_set(t, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual);
-    CUDNN_OK(cudnnBackendFinalize(t));
-    return t;
+    return bk_tensor_of(net->type, uid, dims, strides);
+}
+
+static int pad_of(const struct layer *l)
+{
+    return l->custom ? l->pad : l->r / 2;
+}
+
+static int dilation_of(const struct layer *l)
+{
+    return l->custom ? l->dilation : 1;
 }
 
 static cudnnBackendDescriptor_t bk_convolution(const struct layer *l)
@@ -99,8 +134,8 @@ static cudnnBackendDescriptor_t bk_convolution(const struct layer *l)
     cudnnBackendDescriptor_t c = bk_create(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
     cudnnDataType_t compute = CUDNN_DATA_FLOAT;
     cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
-    int64_t spatial = 2, pad[2] = {l->r / 2, l->r / 2}, stride[2] = {l->stride, l->stride};
-    int64_t dilation[2] = {1, 1};
+    int64_t spatial = 2, pad[2] = {pad_of(l), pad_of(l)}, stride[2] = {l->stride, l->stride};
+    int64_t dilation[2] = {dilation_of(l), dilation_of(l)};
     bk_set(c, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &compute);
     bk_set(c, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
     bk_set(c, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial);
@@ -114,7 +149,7 @@ static cudnnBackendDescriptor_t bk_convolution(const struct layer *l)
 
 static int out_extent(const struct layer *l, int in)
 {
-    return (in + 2 * (l->r / 2) - l->r) / l->stride + 1;
+    return (in + 2 * pad_of(l) - dilation_of(l) * (l->r - 1) - 1) / l->stride + 1;
 }
 
 /* Builds the plan of layer l on in (descriptors listed in d[GRAPH_DESCS] for the caller to
@@ -247,7 +282,109 @@ static void batch_norm(struct net *net, const struct act *y, struct act *z, void
     CUDNN_OK(cudnnDestroyTensorDescriptor(yd));
 }
 
-/* conv (backend) then BN (legacy) of one layer; returns the BN output. */
+/* A finalized 1 x c x 1 x 1 FLOAT parameter tensor. */
+static cudnnBackendDescriptor_t bk_param(int64_t uid, int c)
+{
+    int64_t dims[4] = {1, c, 1, 1}, strides[4] = {c, 1, 1, 1};
+    return bk_tensor_of(CUDNN_DATA_FLOAT, uid, dims, strides);
+}
+
+/* The backend inference BN of y into z as PyTorch's BatchNorm_v8 builds it: tensors, one
+ * NORM_FORWARD (BATCH_NORM, INFERENCE) in a graph, heuristics, plan, a variant pack; every
+ * descriptor destroyed after the execute.  p[3] is the inverse std 1/sqrt(var + eps). */
+static void backend_batch_norm(struct net *net, const struct act *y, struct act *z,
+                               void *const p[4])
+{
+    enum { BN_DESCS = 12 };
+    cudnnBackendDescriptor_t d[BN_DESCS];
+    cudnnBackendNormMode_t mode = CUDNN_BATCH_NORM;
+    cudnnBackendNormFwdPhase_t phase = CUDNN_NORM_FWD_INFERENCE;
+    cudnnBackendHeurMode_t heur = CUDNN_HEUR_MODE_INSTANT;
+    d[0] = bk_tensor(net, 'x', BATCH, y->c, y->h, y->w);
+    d[1] = bk_tensor(net, 'y', BATCH, z->c, z->h, z->w);
+    d[2] = bk_param('s', y->c);
+    d[3] = bk_param('b', y->c);
+    d[4] = bk_param('m', y->c);
+    d[5] = bk_param('v', y->c);
+    d[6] = bk_create(CUDNN_BACKEND_OPERATION_NORM_FORWARD_DESCRIPTOR);
+    bk_set(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_MODE, CUDNN_TYPE_NORM_MODE, 1, &mode);
+    bk_set(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_PHASE, CUDNN_TYPE_NORM_FWD_PHASE, 1, &phase);
+    bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_XDESC, d[0]);
+    bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_YDESC, d[1]);
+    bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_SCALE_DESC, d[2]);
+    bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_BIAS_DESC, d[3]);
+    bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_MEAN_DESC, d[4]);
+    bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_INV_VARIANCE_DESC, d[5]);
+    CUDNN_OK(cudnnBackendFinalize(d[6]));
+    d[7] = bk_create(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+    bk_set(d[7], CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &net->handle);
+    bk_set_desc(d[7], CUDNN_ATTR_OPERATIONGRAPH_OPS, d[6]);
+    CUDNN_OK(cudnnBackendFinalize(d[7]));
+    d[8] = bk_create(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+    bk_set_desc(d[8], CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, d[7]);
+    bk_set(d[8], CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &heur);
+    CUDNN_OK(cudnnBackendFinalize(d[8]));
+    d[9] = bk_create(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
+    int64_t n = 0;
+    CUDNN_OK(cudnnBackendGetAttribute(d[8], CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                      CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &d[9]));
+    d[10] = bk_create(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+    bk_set(d[10], CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &net->handle);
+    bk_set_desc(d[10], CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, d[9]);
+    CUDNN_OK(cudnnBackendFinalize(d[10]));
+    ensure_workspace(net, d[10]);
+    int64_t uids[6] = {'x', 'y', 's', 'b', 'm', 'v'};
+    void *pointers[6] = {y->data, z->data, p[0], p[1], p[2], p[3]};
+    d[11] = bk_create(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+    bk_set(d[11], CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 6, uids);
+    bk_set(d[11], CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 6, pointers);
+    bk_set(d[11], CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &net->workspace);
+    CUDNN_OK(cudnnBackendFinalize(d[11]));
+    CUDNN_OK(cudnnBackendExecute(net->handle, d[10], d[11]));
+    destroy_all(d, BN_DESCS);
+}
+
+/* The "kernel" PyTorch runs before BatchNorm_v8: inv[i] = 1 / sqrt(var[i] + eps). */
+static char inv_std_symbol;
+
+static void inv_std_host(void **args, dim3 grid, dim3 block, cudaStream_t stream)
+{
+    (void)grid, (void)block, (void)stream;
+    const float *var = *(const float *const *)args[0];
+    float *inv = *(float *const *)args[1];
+    int n = *(const int *)args[2];
+    for (int i = 0; i < n; i++)
+        inv[i] = 1.0f / sqrtf(var[i] + (float)BN_EPS);
+}
+
+static void launch_inv_std(struct net *net, const void *var, void *inv, int c)
+{
+    static const size_t offsets[3] = {0, 8, 16}, sizes[3] = {8, 8, 4};
+    void *args[] = {&var, &inv, &c};
+    dim3 one = {1, 1, 1};
+    cudaStream_t stream;
+    CUDNN_OK(cudnnGetStream(net->handle, &stream));
+    CUDA_OK(emu_register_kernel(&inv_std_symbol, inv_std_host, 3, offsets, sizes));
+    CUDA_OK(cudaLaunchKernel(&inv_std_symbol, one, one, args, 0, stream));
+}
+
+/* The inverse std of the c variances at var, computed on the host (prepared up front). */
+static void *inv_std_buffer(const void *var, int c)
+{
+    float *host = malloc((size_t)c * sizeof *host);
+    void *dev = NULL;
+    if (!host)
+        exit(2);
+    CUDA_OK(cudaMemcpy(host, var, (size_t)c * sizeof *host, cudaMemcpyDeviceToHost));
+    for (int i = 0; i < c; i++)
+        host[i] = 1.0f / sqrtf(host[i] + (float)BN_EPS);
+    CUDA_OK(cudaMalloc(&dev, (size_t)c * sizeof *host));
+    CUDA_OK(cudaMemcpy(dev, host, (size_t)c * sizeof *host, cudaMemcpyHostToDevice));
+    free(host);
+    return dev;
+}
+
+/* conv (backend) then BN (legacy, or backend) of one layer; returns the BN output. */
 static struct act conv_bn(struct net *net, const struct act *in, const struct layer *l)
 {
     struct act y = {NULL, l->k, out_extent(l, in->h), out_extent(l, in->w)};
@@ -255,9 +392,20 @@ static struct act conv_bn(struct net *net, const struct act *in, const struct la
     float bound = 1.0f / sqrtf((float)(w_count / (size_t)l->k)); /* activations stay O(1) */
     void *w = e2e_random_buffer(w_count, net->type, -bound, bound), *params[4];
     struct act z = y;
+    void *inv = NULL; /* --bn backend: the inverse std */
     bn_params(l->k, params);
+    if (net->bn_backend && net->bn_kernel)
+        CUDA_OK(cudaMalloc(&inv, (size_t)l->k * sizeof(float)));
+    else if (net->bn_backend)
+        inv = inv_std_buffer(params[3], l->k);
     CUDA_OK(cudaMalloc(&y.data, act_bytes(net, &y)));
     CUDA_OK(cudaMalloc(&z.data, act_bytes(net, &z)));
+    for (int i = 1; net->benchmark && i < BENCH_PLANS; i++) { /* the 20 other plans tried */
+        cudnnBackendDescriptor_t d[GRAPH_DESCS + 1];
+        d[GRAPH_DESCS] = build_plan(net, in, l, d);
+        execute(net, d[GRAPH_DESCS], in->data, w, y.data);
+        destroy_all(d, GRAPH_DESCS + 1);
+    }
     if (l->one_shot) {
         cudnnBackendDescriptor_t d[GRAPH_DESCS + 1];
         d[GRAPH_DESCS] = build_plan(net, in, l, d);
@@ -274,7 +422,15 @@ static struct act conv_bn(struct net *net, const struct act *in, const struct la
         CUDA_OK(cudaMemcpy(host, y.data, bytes, cudaMemcpyDeviceToHost));
         free(host);
     }
-    batch_norm(net, &y, &z, params);
+    if (net->bn_backend) {
+        if (net->bn_kernel)
+            launch_inv_std(net, params[3], inv, l->k);
+        void *bk_params[4] = {params[0], params[1], params[2], inv};
+        backend_batch_norm(net, &y, &z, bk_params);
+        CUDA_OK(cudaFree(inv));
+    } else {
+        batch_norm(net, &y, &z, params);
+    }
     dump(net, &z);
     CUDA_OK(cudaFree(y.data));
     CUDA_OK(cudaFree(w));
@@ -288,7 +444,7 @@ struct expectations {
 };
 
 static int parse_args(int argc, char **argv, struct net *net, const char **out,
-                      struct expectations *expect)
+                      struct expectations *expect, int *diff)
 {
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *opt = argv[i], *val = argv[i + 1];
@@ -298,6 +454,14 @@ static int parse_args(int argc, char **argv, struct net *net, const char **out,
             net->format = !strcmp(val, "nhwc") ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
         else if (!strcmp(opt, "--hazard"))
             net->hazard = atoi(val);
+        else if (!strcmp(opt, "--bn"))
+            net->bn_backend = !strcmp(val, "backend");
+        else if (!strcmp(opt, "--bn-kernel"))
+            net->bn_kernel = atoi(val);
+        else if (!strcmp(opt, "--benchmark"))
+            net->benchmark = atoi(val);
+        else if (!strcmp(opt, "--diff"))
+            *diff = atoi(val);
         else if (!strcmp(opt, "--out"))
             *out = val;
         else if (!strcmp(opt, "--expect-pairs"))
@@ -327,20 +491,200 @@ static int check_expectation(const struct expectations *expect)
     return 0;
 }
 
+/* --- --diff: random backend conv -> BN pairs against a naive double reference --- */
+
+static int pick(int lo, int hi)
+{
+    return lo + (int)e2e_uniform(0.0f, (float)(hi - lo + 1) - 0.001f);
+}
+
+static double load(const void *base, cudnnDataType_t t, size_t i)
+{
+    if (t == CUDNN_DATA_FLOAT)
+        return ((const float *)base)[i];
+    uint16_t h = ((const uint16_t *)base)[i];
+    int exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    double v = exp == 0 ? ldexp(mant, -24) : ldexp(1024 + mant, exp - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+static void *to_host(const void *dev, size_t bytes)
+{
+    void *host = malloc(bytes);
+    if (!host)
+        exit(2);
+    CUDA_OK(cudaMemcpy(host, dev, bytes, cudaMemcpyDeviceToHost));
+    return host;
+}
+
+/* Offset of element (n, c, h, w) of a packed n x c x h x w tensor in format f. */
+static size_t at(cudnnTensorFormat_t f, int c, int h, int w, int in, int ic, int ih, int iw)
+{
+    if (f == CUDNN_TENSOR_NHWC)
+        return (((size_t)in * h + ih) * w + iw) * c + ic;
+    return (((size_t)in * c + ic) * h + ih) * w + iw;
+}
+
+struct diff_case {
+    struct act x, y, z;
+    struct layer l;
+    int backend_bn;
+    void *w, *params[4], *inv;
+};
+
+/* The reference of output element (n, k, oh, ow): conv in double, then the BN. */
+static double reference(const struct net *net, const struct diff_case *d, const void *x,
+                        const void *w, const float *const p[4], const float *inv, int n, int k,
+                        int oh, int ow)
+{
+    const struct layer *l = &d->l;
+    int cg = d->x.c / l->groups, g = k / (l->k / l->groups);
+    double acc = 0.0;
+    for (int c = 0; c < cg; c++)
+        for (int r = 0; r < l->r; r++)
+            for (int q = 0; q < l->r; q++) {
+                int ih = oh * l->stride - l->pad + r * l->dilation;
+                int iw = ow * l->stride - l->pad + q * l->dilation;
+                if (ih < 0 || iw < 0 || ih >= d->x.h || iw >= d->x.w)
+                    continue;
+                acc += load(x, net->type, at(net->format, d->x.c, d->x.h, d->x.w, n, g * cg + c,
+                                             ih, iw)) *
+                       load(w, net->type, at(net->format, cg, l->r, l->r, k, c, r, q));
+            }
+    double s = d->backend_bn ? (double)p[0][k] * inv[k]
+                             : (double)p[0][k] / sqrt((double)p[3][k] + BN_EPS);
+    return s * (acc - p[2][k]) + p[1][k];
+}
+
+/* Compares z with the reference; returns the worst relative error. */
+static double compare_case(const struct net *net, const struct diff_case *d)
+{
+    size_t xb = act_bytes(net, &d->x), zb = act_bytes(net, &d->z);
+    size_t wb = (size_t)d->l.k * (size_t)(d->x.c / d->l.groups) * (size_t)(d->l.r * d->l.r) *
+                e2e_type_size(net->type);
+    void *x = to_host(d->x.data, xb), *z = to_host(d->z.data, zb), *w = to_host(d->w, wb);
+    float *p[4], *inv = d->inv ? to_host(d->inv, (size_t)d->l.k * sizeof(float)) : NULL;
+    for (int i = 0; i < 4; i++)
+        p[i] = to_host(d->params[i], (size_t)d->l.k * sizeof(float));
+    double worst = 0.0;
+    for (int n = 0; n < BATCH; n++)
+        for (int k = 0; k < d->z.c; k++)
+            for (int oh = 0; oh < d->z.h; oh++)
+                for (int ow = 0; ow < d->z.w; ow++) {
+                    double ref = reference(net, d, x, w, (const float *const *)p, inv, n, k, oh,
+                                           ow);
+                    double got = load(z, net->type,
+                                      at(net->format, d->z.c, d->z.h, d->z.w, n, k, oh, ow));
+                    double err = fabs(got - ref) / fmax(1.0, fabs(ref));
+                    worst = isnan(err) ? INFINITY : fmax(worst, err);
+                }
+    free(x), free(z), free(w), free(inv);
+    for (int i = 0; i < 4; i++)
+        free(p[i]);
+    return worst;
+}
+
+/* Draws a case's geometry; returns 0 when its output is not empty. */
+static int random_case(struct net *net, struct diff_case *d)
+{
+    memset(d, 0, sizeof *d);
+    net->type = pick(0, 1) ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
+    net->format = pick(0, 1) ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+    d->backend_bn = pick(0, 1);
+    struct layer *l = &d->l;
+    l->groups = pick(1, 3);
+    l->r = pick(1, 3);
+    l->stride = pick(1, 2);
+    l->custom = 1;
+    l->pad = pick(0, 2);
+    l->dilation = pick(1, 2);
+    l->one_shot = 1;
+    l->k = l->groups * pick(1, 4);
+    d->x = (struct act){NULL, l->groups * pick(1, 4), pick(3, 9), pick(3, 9)};
+    d->y = (struct act){NULL, l->k, out_extent(l, d->x.h), out_extent(l, d->x.w)};
+    d->z = d->y;
+    int span = 2 * l->pad - l->dilation * (l->r - 1) - 1; /* in + span: stride * (out - 1) */
+    return d->x.h + span >= 0 && d->x.w + span >= 0 ? 0 : -1;
+}
+
+static double run_case(struct net *net, struct diff_case *d)
+{
+    size_t w_count = (size_t)d->l.k * (size_t)(d->x.c / d->l.groups) * (size_t)(d->l.r * d->l.r);
+    float bound = 1.0f / sqrtf((float)(w_count / (size_t)d->l.k));
+    d->x.data = e2e_random_buffer((size_t)BATCH * d->x.c * d->x.h * d->x.w, net->type, -1, 1);
+    d->w = e2e_random_buffer(w_count, net->type, -bound, bound);
+    bn_params(d->l.k, d->params);
+    if (d->backend_bn)
+        d->inv = inv_std_buffer(d->params[3], d->l.k);
+    CUDA_OK(cudaMalloc(&d->y.data, act_bytes(net, &d->y)));
+    CUDA_OK(cudaMalloc(&d->z.data, act_bytes(net, &d->z)));
+    cudnnBackendDescriptor_t desc[GRAPH_DESCS + 1];
+    desc[GRAPH_DESCS] = build_plan(net, &d->x, &d->l, desc);
+    execute(net, desc[GRAPH_DESCS], d->x.data, d->w, d->y.data);
+    destroy_all(desc, GRAPH_DESCS + 1);
+    if (d->backend_bn) {
+        void *p[4] = {d->params[0], d->params[1], d->params[2], d->inv};
+        backend_batch_norm(net, &d->y, &d->z, p);
+    } else {
+        batch_norm(net, &d->y, &d->z, d->params);
+    }
+    double worst = compare_case(net, d);
+    void *bufs[] = {d->x.data, d->w, d->y.data, d->z.data, d->inv,
+                    d->params[0], d->params[1], d->params[2], d->params[3]};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        CUDA_OK(cudaFree(bufs[i]));
+    return worst;
+}
+
+static int run_diff(struct net *net, int cases, cudaStream_t stream,
+                    const struct expectations *expect)
+{
+    double worst[2] = {0.0, 0.0}; /* float, half */
+    const double tolerance[2] = {2e-6, 4e-3};
+    int done = 0, failed = 0, backend = 0;
+    struct diff_case d;
+    while (done < cases) {
+        if (random_case(net, &d) != 0)
+            continue;
+        double err = run_case(net, &d);
+        int t = net->type == CUDNN_DATA_HALF;
+        worst[t] = fmax(worst[t], err);
+        if (!(err <= tolerance[t])) {
+            fprintf(stderr, "backend_seq: case %d (%s %s, %s BN, x %dx%dx%d, k %d r %d stride %d "
+                            "pad %d dilation %d groups %d): error %g\n",
+                    done, t ? "half" : "float", net->format == CUDNN_TENSOR_NHWC ? "nhwc" : "nchw",
+                    d.backend_bn ? "backend" : "legacy", d.x.c, d.x.h, d.x.w, d.l.k, d.l.r,
+                    d.l.stride, d.l.pad, d.l.dilation, d.l.groups, err);
+            failed = 1;
+        }
+        backend += d.backend_bn;
+        done++;
+    }
+    CUDA_OK(cudaStreamSynchronize(stream));
+    printf("backend_seq: %d random pairs (%d with a backend BN), worst error float %.3g, "
+           "half %.3g\n", cases, backend, worst[0], worst[1]);
+    CUDA_OK(cudaFree(net->workspace));
+    CUDNN_OK(cudnnDestroy(net->handle));
+    CUDA_OK(cudaStreamDestroy(stream));
+    return failed ? 1 : check_expectation(expect);
+}
+
 int main(int argc, char **argv)
 {
     static const struct layer layers[] = {
-        {16, 3, 1, 1, 0}, {16, 3, 1, 1, 0}, {16, 3, 1, 1, 0}, /* the last two share a plan */
-        {32, 1, 2, 1, 0}, {32, 3, 1, 4, 0}, {32, 3, 1, 4, 1},
+        {16, 3, 1, 1, 0, 0, 0, 0}, {16, 3, 1, 1, 0, 0, 0, 0},
+        {16, 3, 1, 1, 0, 0, 0, 0}, /* the last two share a plan */
+        {32, 1, 2, 1, 0, 0, 0, 0}, {32, 3, 1, 4, 0, 0, 0, 0}, {32, 3, 1, 4, 1, 0, 0, 0},
     };
-    const int nb_layers = (int)(sizeof layers / sizeof layers[0]);
+    int nb_layers = (int)(sizeof layers / sizeof layers[0]), diff = 0;
     struct net net = {.type = CUDNN_DATA_FLOAT, .format = CUDNN_TENSOR_NCHW};
     const char *out_path = NULL;
     struct expectations expect = {-1, -1};
     cudaStream_t stream;
-    if (parse_args(argc, argv, &net, &out_path, &expect) != 0) {
+    if (parse_args(argc, argv, &net, &out_path, &expect, &diff) != 0) {
         fprintf(stderr, "usage: backend_seq [--type float|half] [--layout nchw|nhwc] "
-                        "[--out FILE] [--hazard 0|1] [--expect-pairs N] [--expect-fused N]\n");
+                        "[--out FILE] [--hazard 0|1] [--bn legacy|backend] [--bn-kernel 0|1] "
+                        "[--benchmark 0|1] [--diff N] [--expect-pairs N] [--expect-fused N]\n");
         return 2;
     }
     if (out_path && !(net.out = fopen(out_path, "wb"))) {
@@ -350,6 +694,10 @@ int main(int argc, char **argv)
     CUDNN_OK(cudnnCreate(&net.handle));
     CUDA_OK(cudaStreamCreate(&stream));
     CUDNN_OK(cudnnSetStream(net.handle, stream));
+    if (diff > 0)
+        return run_diff(&net, diff, stream, &expect);
+    if (net.benchmark)
+        nb_layers = 1;
     struct act x = {e2e_random_buffer((size_t)BATCH * 3 * 16 * 16, net.type, -1.0f, 1.0f), 3,
                     16, 16};
     for (int i = 0; i < nb_layers; i++) {

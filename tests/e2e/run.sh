@@ -330,6 +330,58 @@ check "backend_seq: cudaMemcpy of y flushes the deferred backend conv" bash -c "
   cmp -s '$tmp/bkh.base' '$tmp/bkh.bin' &&
   grep -Eq '^convbn: +flushed by cudaMemcpy +6$' '$tmp/bkh.log'"
 
+# Backend BN inference (tests/e2e/backend_seq.c --bn backend: PyTorch's BatchNorm_v8, one
+# NORM_FORWARD graph fed the inverse std) after each backend conv.  (b') inverse std prepared
+# before the conv: all 6 pairs fuse (the fold takes var as 1/sqrt(var + eps)), within
+# tolerance; observe mode is byte-identical.  (b) inverse std computed by a kernel launched
+# between conv and BN, as PyTorch does: the conservative flush rule runs the conv at
+# cudaLaunchKernel, nothing pairs, the answer is exact.  (c) cudnn.benchmark: the first
+# layer's conv executed through 21 plans into one y before the BN: each execute flushes the
+# one before it (20), only the last fuses.
+# bkbn_case MODE PAIRS FUSED "FLAGS" REGEX... (every REGEX must match a line of the log)
+bkbn_case() {
+  local mode=$1 pairs=$2 fused=$3 flags=$4; shift 4
+  local name="backend_seq $flags ($mode)" run=$tmp/bkbn.$RANDOM$RANDOM type=float re
+  case "$flags" in *half*) type=half ;; esac
+  # shellcheck disable=SC2086
+  "$bin/backend_seq" $flags --out "$run.base" >"$run.base.out" 2>&1 ||
+    { fail "$name (without shim)" "$run.base.out"; return; }
+  # shellcheck disable=SC2086
+  CONVBN_MODE=$mode CONVBN_LOG=1 CONVBN_LOG_FILE="$run.log" LD_PRELOAD="$preload" \
+    "$bin/backend_seq" $flags --out "$run.bin" --expect-pairs "$pairs" --expect-fused "$fused" \
+    >"$run.out" 2>&1 || { fail "$name (under shim)" "$run.out"; return; }
+  if [ "$fused" = 0 ]; then
+    cmp -s "$run.base" "$run.bin" || { fail "$name: outputs differ without fusion"; return; }
+  else
+    "$bin/close_enough" "$type" "$(tolerance "$type")" "$run.bin" "$run.base" >"$run.cmp" ||
+      { fail "$name: fused outputs out of tolerance" "$run.cmp"; return; }
+  fi
+  cmp -s "$run.base.out" "$run.out" || { fail "$name: stdout differs" "$run.out"; return; }
+  for re in "$@"; do
+    grep -Eq "$re" "$run.log" || { fail "$name: log does not match /$re/" "$run.log"; return; }
+  done
+  ok "$name"
+}
+bkbn_case fuse 6 6 "--bn backend" '^convbn: +fused +6$'
+bkbn_case fuse 6 6 "--bn backend --type half --layout nhwc" '^convbn: +fused +6$'
+bkbn_case fuse 6 6 "--bn backend --type half --layout nchw" '^convbn: +fused +6$'
+bkbn_case observe 6 0 "--bn backend --layout nhwc" '^convbn: +fusable +6$'
+bkbn_case observe 6 0 "--bn backend --type half" '^convbn: +fusable +6$'
+bkbn_case fuse 0 0 "--bn backend --bn-kernel 1" '^convbn: +flushed by cudaLaunchKernel +6$'
+bkbn_case fuse 0 0 "--bn backend --bn-kernel 1 --type half --layout nhwc" \
+  '^convbn: +flushed by cudaLaunchKernel +6$'
+bkbn_case fuse 1 1 "--benchmark 1 --bn backend" '^convbn: +fused +1$' \
+  '^convbn: +flushed by cudnnBackendExecute +20$'
+bkbn_case fuse 1 1 "--benchmark 1 --type half --layout nhwc" '^convbn: +fused +1$' \
+  '^convbn: +flushed by cudnnBackendExecute +20$'
+# 200 random backend conv -> BN pairs (legacy or backend BN; shapes, layouts, groups,
+# dilation, stride, padding, float/half) against the test's naive double reference, all
+# fused (the counters are checked through convbn_get_counters).
+check "backend_seq --diff 200: every random backend pair fused, within tolerance" \
+  env CONVBN_MODE=fuse LD_PRELOAD="$preload" "$bin/backend_seq" --diff 200 \
+  --expect-pairs 200 --expect-fused 200
+check "backend_seq --diff 200 without the shim, within tolerance" "$bin/backend_seq" --diff 200
+
 # A driver-API launch (cuLaunchKernel, as Triton's launchers make it) reads y between the conv
 # and its BN (tests/e2e/driver_launch.c, linked with the emulated libcuda.so.1): the deferred
 # conv runs first, the probe holds its result, byte-identical to the run without the shim.

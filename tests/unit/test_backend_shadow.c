@@ -4,7 +4,8 @@
  * NCHW and NHWC filters; everything else (virtual or non-packed tensors, asymmetric
  * padding, two operations, an unfinalized graph, a variant pack without the uids) is
  * opaque; destroy and address reuse; a held plan's postponed destroy; the copy of a pack's
- * uids and pointers; the cap on entries. */
+ * uids and pointers; the cap on entries; a batch-norm inference graph recognised (and the
+ * training phase, non-FLOAT or non-per-channel parameters and a missing mode opaque). */
 #include <check.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -305,6 +306,98 @@ START_TEST(table_is_bounded)
 }
 END_TEST
 
+/* A batch-norm inference graph as PyTorch's BatchNorm_v8 builds it: x and y 2x4x8x8, scale,
+ * bias, mean and inverse variance 1x4x1x1 FLOAT (X, Y, W, CONV, ENGINE and slot NB_DESCS),
+ * one NORM_FORWARD (OP) in a graph, heuristics, a plan (PLAN), and a pack of the six.
+ * variant 1: training phase; 2: HALF inverse variance; 3: a 1x4x2x1 mean; 4: no mode. */
+static int bn_recognised(int variant, struct convbn_bn_call *bn)
+{
+    enum { INV = NB_DESCS };
+    const int64_t xd[4] = {2, 4, 8, 8}, xs[4] = {256, 64, 8, 1}, pd[4] = {1, 4, 1, 1},
+                  ps[4] = {4, 1, 1, 1}, bad[4] = {1, 4, 2, 1}, bads[4] = {8, 2, 1, 1};
+    cudnnBackendNormMode_t mode = CUDNN_BATCH_NORM;
+    cudnnBackendNormFwdPhase_t phase =
+        variant == 1 ? CUDNN_NORM_FWD_TRAINING : CUDNN_NORM_FWD_INFERENCE;
+    cudnnDataType_t half = CUDNN_DATA_HALF;
+    static char bufs[6][4];
+    tensor(X, 'x', xd, xs, false);
+    tensor(Y, 'y', xd, xs, false);
+    tensor(W, 's', pd, ps, false);
+    tensor(CONV, 'b', pd, ps, false);
+    tensor(ENGINE, 'm', variant == 3 ? bad : pd, variant == 3 ? bads : ps, false);
+    tensor(INV, 'v', pd, ps, false);
+    if (variant == 2)
+        convbn_shadow_set(desc(INV), CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &half);
+    convbn_shadow_create(desc(OP), CUDNN_BACKEND_OPERATION_NORM_FORWARD_DESCRIPTOR);
+    if (variant != 4)
+        convbn_shadow_set(desc(OP), CUDNN_ATTR_OPERATION_NORM_FWD_MODE, CUDNN_TYPE_NORM_MODE, 1,
+                          &mode);
+    convbn_shadow_set(desc(OP), CUDNN_ATTR_OPERATION_NORM_FWD_PHASE, CUDNN_TYPE_NORM_FWD_PHASE,
+                      1, &phase);
+    set_desc(OP, CUDNN_ATTR_OPERATION_NORM_FWD_XDESC, X);
+    set_desc(OP, CUDNN_ATTR_OPERATION_NORM_FWD_YDESC, Y);
+    set_desc(OP, CUDNN_ATTR_OPERATION_NORM_FWD_SCALE_DESC, W);
+    set_desc(OP, CUDNN_ATTR_OPERATION_NORM_FWD_BIAS_DESC, CONV);
+    set_desc(OP, CUDNN_ATTR_OPERATION_NORM_FWD_MEAN_DESC, ENGINE);
+    set_desc(OP, CUDNN_ATTR_OPERATION_NORM_FWD_INV_VARIANCE_DESC, INV);
+    convbn_shadow_finalize(desc(OP));
+    for (int i = X; i <= CONV; i++)
+        convbn_shadow_destroy(desc(i));
+    convbn_shadow_destroy(desc(ENGINE));
+    convbn_shadow_destroy(desc(INV));
+    convbn_shadow_create(desc(GRAPH), CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+    set_desc(GRAPH, CUDNN_ATTR_OPERATIONGRAPH_OPS, OP);
+    convbn_shadow_destroy(desc(OP));
+    convbn_shadow_finalize(desc(GRAPH));
+    cudnnBackendDescriptor_t results[1] = {desc(CFG)};
+    convbn_shadow_create(desc(CFG), CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
+    convbn_shadow_create(desc(HEUR), CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+    set_desc(HEUR, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, GRAPH);
+    convbn_shadow_got(desc(HEUR), CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, results);
+    convbn_shadow_destroy(desc(HEUR));
+    convbn_shadow_destroy(desc(GRAPH));
+    convbn_shadow_create(desc(PLAN), CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+    set_desc(PLAN, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CFG);
+    convbn_shadow_destroy(desc(CFG));
+    convbn_shadow_finalize(desc(PLAN));
+    const int64_t uids[6] = {'v', 'm', 'b', 's', 'y', 'x'};
+    void *pointers[6] = {bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5]};
+    convbn_shadow_create(desc(PACK), CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+    set_int64s(PACK, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, 6, uids);
+    convbn_shadow_set(desc(PACK), CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 6,
+                      pointers);
+    int rc = convbn_shadow_bn_call(desc(PLAN), desc(PACK), bn);
+    if (rc == 0) {
+        ck_assert_ptr_eq(bn->var, bufs[0]);
+        ck_assert_ptr_eq(bn->mean, bufs[1]);
+        ck_assert_ptr_eq(bn->bias, bufs[2]);
+        ck_assert_ptr_eq(bn->scale, bufs[3]);
+        ck_assert_ptr_eq(bn->y_ptr, bufs[4]);
+        ck_assert_ptr_eq(bn->x_ptr, bufs[5]);
+    }
+    return rc;
+}
+
+START_TEST(batch_norm_inference_recognised)
+{
+    struct convbn_bn_call bn;
+    struct convbn_conv_call c;
+    int rc = bn_recognised(_i, &bn);
+    ck_assert_int_eq(rc, _i == 0 ? 0 : -1);
+    ck_assert_int_eq(convbn_shadow_conv_call(desc(PLAN), desc(PACK), &c), -1);
+    if (_i != 0)
+        return;
+    ck_assert_int_eq(bn.api, CONVBN_API_BACKEND);
+    ck_assert_int_eq(bn.inv_std, 1);
+    ck_assert_int_eq(bn.mode, CUDNN_BATCHNORM_SPATIAL);
+    ck_assert(bn.alpha == 1.0 && bn.beta == 0.0);
+    ck_assert_int_eq(bn.params.type, CUDNN_DATA_FLOAT);
+    ck_assert_int_eq(bn.params.dims[1], 4);
+    ck_assert_int_eq(bn.x.dims[3], 8);
+    ck_assert_int_eq(bn.y.nb_dims, 4);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("backend_shadow");
@@ -318,6 +411,7 @@ int main(void)
     tcase_add_test(tc, held_plan_destroy_is_postponed);
     tcase_add_test(tc, pack_copied_out);
     tcase_add_test(tc, table_is_bounded);
+    tcase_add_loop_test(tc, batch_norm_inference_recognised, 0, 5);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
