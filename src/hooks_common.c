@@ -81,15 +81,27 @@ int convbn_work_begin(const char *trigger, cudnnHandle_t handle)
     return guarded;
 }
 
-int convbn_stream_work_begin(const char *name, cudaStream_t stream)
+/* convbn_stream_work_begin, flushing only when `flush` is 1. */
+static int stream_work(const char *name, cudaStream_t stream, int flush)
 {
     convbn_init();
     if (convbn_guard_busy() || convbn_cfg.mode == CONVBN_MODE_OFF)
         return 0;
     convbn_guard_enter();
     convbn_log_call(name, stream);
-    convbn_planner_flush(stream, name);
+    if (flush)
+        convbn_planner_flush(stream, name);
     return 1;
+}
+
+int convbn_stream_work_begin(const char *name, cudaStream_t stream)
+{
+    return stream_work(name, stream, 1);
+}
+
+int convbn_precise_work_begin(const char *name, cudaStream_t stream, int untouched)
+{
+    return stream_work(name, stream, !untouched);
 }
 
 void convbn_work_end(int guarded)

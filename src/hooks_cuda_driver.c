@@ -5,11 +5,14 @@
  * observe (all of it for context-wide calls), then forwards with the caller's exact
  * arguments, with the shim's guard held so that the driver's own calls bypass the hooks.
  * The shim's own driver launches (src/fold_cuda.c) go through pointers it resolved itself
- * and never reach these.  Stream capture is counted like the runtime's.  Owns no state. */
+ * and never reach these.  Stream capture is counted like the runtime's.  Under
+ * CONVBN_FLUSH=precise a launch, async copy or set that cannot touch a pending buffer does not
+ * flush (precise.c).  Owns no state. */
 #include <cuda.h>
 
 #include "convbn/hooks.h"
 #include "convbn/planner.h"
+#include "convbn/precise.h"
 #include "convbn/real_cuda_driver.h"
 #include "convbn/shim.h"
 
@@ -56,5 +59,18 @@ static void convbn_cu_capture_ended(cudaStream_t stream, CUresult status)
         convbn_work_end(guarded);                                                             \
         return status;                                                                        \
     }
+#define CONVBN_CUDA_DRIVER_PRECISE(name, params, args, stream_expr, touches)                 \
+    EXPORT CUresult name params                                                               \
+    {                                                                                         \
+        if (!real_##name && (convbn_real_cuda_driver_resolve(), !real_##name))                \
+            return CUDA_ERROR_NOT_INITIALIZED;                                                \
+        cudaStream_t work_stream = stream_expr;                                               \
+        int guarded = convbn_precise_work_begin(#name, work_stream,                           \
+                                                convbn_precise_applies() && !(touches));      \
+        CUresult status = real_##name args;                                                   \
+        convbn_work_end(guarded);                                                             \
+        return status;                                                                        \
+    }
 #include "convbn/cuda_driver_hooks.def"
+#undef CONVBN_CUDA_DRIVER_PRECISE
 #undef CONVBN_CUDA_DRIVER

@@ -1,9 +1,9 @@
 /* The planner: one pending conv per stream (cudaStreamLegacy is the NULL stream and
  * cudaStreamPerThread is distinct per thread), the decision to defer a conv, the match with
  * the inference BN that consumes its output, the absorption of a Caffe-style bias add, and
- * the conservative flush rule (DESIGN.md sections 3 and 5).  Candidates live in a fixed,
- * compact array searched linearly (a program has a handful of streams), so the table is
- * bounded and nothing is allocated per call.  Owns the candidate table; runs deferred convs
+ * the flush rules (conservative, and the range test of the precise rule; DESIGN.md sections 3
+ * and 5).  Candidates live in a fixed, compact array searched linearly (a program has a
+ * handful of streams), so the table is bounded and nothing is allocated per call.  Owns the candidate table; runs deferred convs
  * only through the executor, outside its lock. */
 #include <pthread.h>
 #include <string.h>
@@ -164,6 +164,39 @@ void convbn_planner_flush(cudaStream_t stream, const char *trigger)
         return;
     struct stream_key key = key_of(stream);
     flush_matching(observable_from, &key, trigger);
+}
+
+static int overlaps(const struct convbn_range *r, const void *ptr, size_t len)
+{
+    uintptr_t lo = (uintptr_t)ptr;
+    return ptr && len && r->len && r->lo < lo + len && lo < r->lo + r->len;
+}
+
+/* Returns 1 when one of the n ranges overlaps one of conv's buffers. */
+static int conv_touched(const struct convbn_conv_call *conv, const struct convbn_range *ranges,
+                        int n)
+{
+    size_t x_len = convbn_tensor_span_bytes(&conv->x), y_len = convbn_tensor_span_bytes(&conv->y);
+    size_t b_len = conv->bias_ptr ? convbn_tensor_span_bytes(&conv->bias) : 0;
+    for (int i = 0; i < n; i++)
+        if (overlaps(&ranges[i], conv->x_ptr, x_len) ||
+            overlaps(&ranges[i], conv->w_ptr, conv->w_bytes) ||
+            overlaps(&ranges[i], conv->y_ptr, y_len) ||
+            overlaps(&ranges[i], conv->bias_ptr, b_len))
+            return 1;
+    return 0;
+}
+
+int convbn_planner_touches(cudaStream_t stream, const struct convbn_range *ranges, int n)
+{
+    struct stream_key key = key_of(stream);
+    int touched = 0;
+    pthread_mutex_lock(&planner_lock);
+    for (int i = 0; i < used && !touched; i++)
+        touched = observable_from(&candidates[i], &key) &&
+                  conv_touched(&candidates[i].pending.conv, ranges, n);
+    pthread_mutex_unlock(&planner_lock);
+    return touched;
 }
 
 void convbn_planner_flush_all(const char *trigger)

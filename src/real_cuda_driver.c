@@ -8,7 +8,9 @@
 #include "convbn/real_cuda_driver.h"
 
 #define CONVBN_CUDA_DRIVER(name, params, args, stream, post) CUresult(*real_##name) params;
+#define CONVBN_CUDA_DRIVER_PRECISE(name, params, args, stream, touches) CONVBN_CUDA_DRIVER(name, params, args, stream, )
 #include "convbn/cuda_driver_hooks.def"
+#undef CONVBN_CUDA_DRIVER_PRECISE
 #undef CONVBN_CUDA_DRIVER
 
 static pthread_once_t cuda_driver_once = PTHREAD_ONCE_INIT;
@@ -17,7 +19,9 @@ static void resolve_cuda_driver(void)
 {
 #define CONVBN_CUDA_DRIVER(name, params, args, stream, post) \
     real_##name = (__typeof__(real_##name))convbn_real_lookup("libcuda.so", #name);
+#define CONVBN_CUDA_DRIVER_PRECISE(name, params, args, stream, touches) CONVBN_CUDA_DRIVER(name, params, args, stream, )
 #include "convbn/cuda_driver_hooks.def"
+#undef CONVBN_CUDA_DRIVER_PRECISE
 #undef CONVBN_CUDA_DRIVER
 }
 

@@ -8,7 +8,9 @@
 
 #define CONVBN_CUDART(name, params, args, stream, post) cudaError_t(*real_##name) params;
 #define CONVBN_CUDART_USE(name, params) cudaError_t(*real_##name) params;
+#define CONVBN_CUDART_PRECISE(name, params, args, stream, touches) CONVBN_CUDART(name, params, args, stream, )
 #include "convbn/cudart_hooks.def"
+#undef CONVBN_CUDART_PRECISE
 #undef CONVBN_CUDART
 #undef CONVBN_CUDART_USE
 
@@ -19,7 +21,9 @@ static void resolve_cudart(void)
 #define CONVBN_CUDART(name, params, args, stream, post) \
     real_##name = (__typeof__(real_##name))convbn_real_lookup("libcudart.so", #name);
 #define CONVBN_CUDART_USE(name, params) CONVBN_CUDART(name, params, , , )
+#define CONVBN_CUDART_PRECISE(name, params, args, stream, touches) CONVBN_CUDART(name, params, args, stream, )
 #include "convbn/cudart_hooks.def"
+#undef CONVBN_CUDART_PRECISE
 #undef CONVBN_CUDART
 #undef CONVBN_CUDART_USE
 }

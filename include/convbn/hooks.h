@@ -40,6 +40,9 @@ int convbn_work_begin(const char *trigger, cudnnHandle_t handle);
  * 0 when the call is not inspected (guard already held, mode off). */
 int convbn_stream_work_begin(const char *name, cudaStream_t stream);
 
+/* convbn_stream_work_begin for a call the precise flush rule may let through: it does not
+ * flush when `untouched` is 1 (the call cannot touch a pending conv's buffers). */
+int convbn_precise_work_begin(const char *name, cudaStream_t stream, int untouched);
 /* Releases the guard taken by convbn_work_begin or convbn_stream_work_begin when `guarded`
  * is 1. */
 void convbn_work_end(int guarded);

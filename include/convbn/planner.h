@@ -6,6 +6,7 @@
 #define CONVBN_PLANNER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "convbn/desc_cache.h"
 #include "convbn/pairing.h"
@@ -73,6 +74,17 @@ void convbn_planner_finish(struct convbn_pending *p, const char *trigger);
  * observe (its stream's, the legacy default stream's, all of them when `stream` is the
  * legacy default stream). */
 void convbn_planner_flush(cudaStream_t stream, const char *trigger);
+
+/* A byte range [lo, lo + len) of device memory a call touches. */
+struct convbn_range {
+    uintptr_t lo;
+    size_t len;
+};
+
+/* Returns 1 when one of the n ranges overlaps a buffer (x, w, y or bias) of a pending conv
+ * that work on `stream` could observe (the same candidates convbn_planner_flush would
+ * flush), else 0.  For the precise flush rule (DESIGN.md section 5). */
+int convbn_planner_touches(cudaStream_t stream, const struct convbn_range *ranges, int n);
 
 /* Flushes every pending conv (process exit, device-wide synchronisation). */
 void convbn_planner_flush_all(const char *trigger);

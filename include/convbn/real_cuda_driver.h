@@ -6,7 +6,9 @@
 #include <cuda.h>
 
 #define CONVBN_CUDA_DRIVER(name, params, args, stream, post) extern CUresult(*real_##name) params;
+#define CONVBN_CUDA_DRIVER_PRECISE(name, params, args, stream, touches) CONVBN_CUDA_DRIVER(name, params, args, stream, )
 #include "convbn/cuda_driver_hooks.def"
+#undef CONVBN_CUDA_DRIVER_PRECISE
 #undef CONVBN_CUDA_DRIVER
 
 /* Resolves every function of cuda_driver_hooks.def once per process from the libcuda

@@ -7,7 +7,9 @@
 
 #define CONVBN_CUDART(name, params, args, stream, post) extern cudaError_t(*real_##name) params;
 #define CONVBN_CUDART_USE(name, params) extern cudaError_t(*real_##name) params;
+#define CONVBN_CUDART_PRECISE(name, params, args, stream, touches) CONVBN_CUDART(name, params, args, stream, )
 #include "convbn/cudart_hooks.def"
+#undef CONVBN_CUDART_PRECISE
 #undef CONVBN_CUDART
 #undef CONVBN_CUDART_USE
 

@@ -60,7 +60,7 @@ HAZARDS = (
 )
 
 # Scenarios that register a host function as a kernel (an emulation-only API).
-EMULATION_ONLY = ("kernel-reads-y", "kernel-writes-y")
+EMULATION_ONLY = ("kernel-reads-y", "kernel-writes-y", "kernel-adds-bias")
 
 
 def parse_differential(stdout):

@@ -212,6 +212,31 @@ static void kernel_writes_y(struct run *r, struct pair *p)
     launch_scale(r, p->y, p->y, -0.5f);
 }
 
+static char bias_symbol; /* the "kernel" add_bias(float *y, const float *bias, int c, int hw) */
+
+/* Host body of add_bias: y[n][c][i] += bias[c], in place (a conv bias added by a kernel). */
+static void add_bias_host(void **args, dim3 grid, dim3 block, cudaStream_t stream)
+{
+    (void)grid;
+    (void)block;
+    (void)stream;
+    float *y = *(float **)args[0];
+    const float *bias = *(const float **)args[1];
+    int c = *(const int *)args[2], hw = *(const int *)args[3];
+    for (size_t i = 0; i < ACT_COUNT; i++)
+        y[i] += bias[(i / (size_t)hw) % (size_t)c];
+}
+
+static void kernel_adds_bias(struct run *r, struct pair *p)
+{
+    static const size_t offsets[] = {0, 8, 16, 20}, sizes[] = {8, 8, 4, 4};
+    int c = CHANNELS, hw = SIDE * SIDE;
+    void *args[] = {&p->y, &p->bias, &c, &hw};
+    dim3 one = {1, 1, 1};
+    CUDA_OK(emu_register_kernel(&bias_symbol, add_bias_host, 4, offsets, sizes));
+    CUDA_OK(cudaLaunchKernel(&bias_symbol, one, one, args, 0, r->stream));
+}
+
 /* y += operand, a full-size tensor: 1 * A + 1 * C as a bias add is, but not per channel. */
 static void add_tensor_full(struct run *r, struct pair *p)
 {
@@ -288,6 +313,7 @@ static void conv_hazard_bn(struct run *r, hazard_fn hazard)
 #define BETWEEN(fn) static void between_##fn(struct run *r) { conv_hazard_bn(r, fn); }
 BETWEEN(kernel_reads_y)
 BETWEEN(kernel_writes_y)
+BETWEEN(kernel_adds_bias)
 BETWEEN(add_tensor_full)
 BETWEEN(add_tensor_scaled_bias)
 BETWEEN(op_tensor_bias)
@@ -635,6 +661,8 @@ static const struct scenario scenarios[] = {
      between_kernel_reads_y, NULL, {0, 0, 1, NULL, 0}},
     {"kernel-writes-y", "fuse", "a host kernel scales y in place between conv and BN",
      between_kernel_writes_y, NULL, {0, 0, 1, NULL, 0}},
+    {"kernel-adds-bias", "fuse", "a host kernel adds a per-channel bias to y in place",
+     between_kernel_adds_bias, NULL, {0, 0, 1, NULL, 0}},
     {"add-tensor-full", "fuse", "cudnnAddTensor of a full-size tensor onto y",
      between_add_tensor_full, NULL, {0, 0, 1, NULL, 0}},
     {"add-tensor-scaled-bias", "fuse", "cudnnAddTensor of 0.5 * a per-channel bias onto y",

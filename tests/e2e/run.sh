@@ -114,6 +114,7 @@ while read -r scenario trigger; do
 done <<'HAZARDS'
 kernel-reads-y cudaLaunchKernel
 kernel-writes-y cudaLaunchKernel
+kernel-adds-bias cudaLaunchKernel
 add-tensor-full cudnnAddTensor
 add-tensor-scaled-bias cudnnAddTensor
 op-tensor-bias cudnnOpTensor
@@ -404,6 +405,18 @@ if [ -n "${SAN:-}" ]; then
   check "backend_seq: no shim pack or held plan leaks (LeakSanitizer)" env ASAN_OPTIONS=detect_leaks=1 \
     CONVBN_MODE=fuse LD_PRELOAD="$preload" "$bin/backend_seq" --expect-fused 6
 fi
+
+# The precise flush rule (CONVBN_FLUSH=precise, src/precise.c): a kernel or async copy whose
+# arguments do not point into the pending conv's buffers lets the pair fuse (the inverse-std
+# kernel of --bn-kernel 1 points at var and inv only); one
+# whose arguments point at y (reads, writes, adds a conv bias) still flushes, exactly.
+CONVBN_FLUSH=precise bkbn_case fuse 6 6 "--bn backend --bn-kernel 1" '^convbn: +fused +6$'
+CONVBN_FLUSH=precise bkbn_case fuse 6 6 "--bn backend --bn-kernel 1 --type half --layout nhwc" \
+  '^convbn: +fused +6$'
+for scenario in kernel-reads-y kernel-writes-y kernel-adds-bias; do
+  hazard_case "$scenario" exact 'flushed by cudaLaunchKernel +1$' CONVBN_MODE=fuse \
+    CONVBN_FLUSH=precise
+done
 
 # Mode off: the shim forwards and records nothing.
 check "mode=off records nothing" bash -c "
