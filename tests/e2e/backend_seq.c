@@ -7,11 +7,13 @@
  * executes it and destroys the plan and every descriptor right away.  Every BN output is
  * appended to --out so runs with and without the shim can be compared byte for byte.
  *
- * usage: backend_seq [--type float|half] [--layout nchw|nhwc] [--out FILE] [--hazard 0|1]
+ * usage: backend_seq [--type float|half] [--layout nchw|nhwc] [--out FILE] [--hazard 0|1|2]
  *                    [--bn legacy|backend] [--bn-kernel 0|1] [--benchmark 0|1] [--diff N]
  *                    [--expect-pairs N] [--expect-fused N]
  *                    (expectations checked against the shim's counters when it is preloaded)
  * --hazard 1 copies each conv output to the host before its BN (a reader of y: no fusion).
+ * --hazard 2 copies an unrelated buffer (the BN's gamma) to the host with cudaMemcpyAsync
+ *   between each conv and its BN: the conservative rule flushes, the precise rule does not.
  * --bn backend runs each BN as newer PyTorch does (BatchNorm_v8 through cudnn-frontend): a
  *   one-shot graph of one NORM_FORWARD (BATCH_NORM, INFERENCE) fed the inverse standard
  *   deviation 1/sqrt(var + eps), prepared on the host before the conv.
@@ -41,7 +43,7 @@ struct net {
     FILE *out;
     void *workspace;
     int64_t workspace_size;
-    int hazard; /* --hazard 1: copy y to the host between each conv and its BN */
+    int hazard; /* --hazard 1: copy y to the host between each conv and its BN; 2: copy gamma */
     int bn_backend, bn_kernel, benchmark;
 };
 
@@ -414,13 +416,21 @@ static struct act conv_bn(struct net *net, const struct act *in, const struct la
     } else {
         execute(net, cached_plan(net, in, l), in->data, w, y.data);
     }
-    if (net->hazard) { /* the program reads y between the conv and the BN */
+    if (net->hazard == 1) { /* the program reads y between the conv and the BN */
         size_t bytes = act_bytes(net, &y);
         void *host = malloc(bytes);
         if (!host)
             exit(2);
         CUDA_OK(cudaMemcpy(host, y.data, bytes, cudaMemcpyDeviceToHost));
         free(host);
+    }
+    float gamma_copy[64];
+    if (net->hazard == 2) { /* an async copy that touches none of the pending conv's buffers */
+        cudaStream_t stream;
+        CUDNN_OK(cudnnGetStream(net->handle, &stream));
+        CUDA_OK(cudaMemcpyAsync(gamma_copy, params[0],
+                                sizeof(float) * (size_t)(l->k < 64 ? l->k : 64),
+                                cudaMemcpyDeviceToHost, stream));
     }
     if (net->bn_backend) {
         if (net->bn_kernel)
@@ -683,7 +693,7 @@ int main(int argc, char **argv)
     cudaStream_t stream;
     if (parse_args(argc, argv, &net, &out_path, &expect, &diff) != 0) {
         fprintf(stderr, "usage: backend_seq [--type float|half] [--layout nchw|nhwc] "
-                        "[--out FILE] [--hazard 0|1] [--bn legacy|backend] [--bn-kernel 0|1] "
+                        "[--out FILE] [--hazard 0|1|2] [--bn legacy|backend] [--bn-kernel 0|1] "
                         "[--benchmark 0|1] [--diff N] [--expect-pairs N] [--expect-fused N]\n");
         return 2;
     }
