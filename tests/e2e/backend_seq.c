@@ -449,12 +449,8 @@ static struct act conv_bn(struct net *net, const struct act *in, const struct la
     return z;
 }
 
-struct expectations {
-    long pairs, fused; /* -1: not checked */
-};
-
 static int parse_args(int argc, char **argv, struct net *net, const char **out,
-                      struct expectations *expect, int *diff)
+                      struct e2e_expectations *expect, int *diff)
 {
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *opt = argv[i], *val = argv[i + 1];
@@ -482,23 +478,6 @@ static int parse_args(int argc, char **argv, struct net *net, const char **out,
             return -1;
     }
     return (argc % 2) ? 0 : -1;
-}
-
-static int check_expectation(const struct expectations *expect)
-{
-    int (*counters)(struct convbn_counters *, size_t) = e2e_shim_counters();
-    struct convbn_counters c;
-    if (!counters)
-        return 0;
-    counters(&c, sizeof c);
-    if ((expect->pairs >= 0 && c.pairs_seen != (uint64_t)expect->pairs) ||
-        (expect->fused >= 0 && c.pairs_fused != (uint64_t)expect->fused)) {
-        fprintf(stderr, "backend_seq: shim saw %llu pairs and fused %llu, expected %ld and %ld\n",
-                (unsigned long long)c.pairs_seen, (unsigned long long)c.pairs_fused,
-                expect->pairs, expect->fused);
-        return 1;
-    }
-    return 0;
 }
 
 /* --- --diff: random backend conv -> BN pairs against a naive double reference --- */
@@ -647,7 +626,7 @@ static double run_case(struct net *net, struct diff_case *d)
 }
 
 static int run_diff(struct net *net, int cases, cudaStream_t stream,
-                    const struct expectations *expect)
+                    const struct e2e_expectations *expect)
 {
     double worst[2] = {0.0, 0.0}; /* float, half */
     const double tolerance[2] = {2e-6, 4e-3};
@@ -676,7 +655,7 @@ static int run_diff(struct net *net, int cases, cudaStream_t stream,
     CUDA_OK(cudaFree(net->workspace));
     CUDNN_OK(cudnnDestroy(net->handle));
     CUDA_OK(cudaStreamDestroy(stream));
-    return failed ? 1 : check_expectation(expect);
+    return failed ? 1 : e2e_check_expectations("backend_seq", expect);
 }
 
 int main(int argc, char **argv)
@@ -689,7 +668,7 @@ int main(int argc, char **argv)
     int nb_layers = (int)(sizeof layers / sizeof layers[0]), diff = 0;
     struct net net = {.type = CUDNN_DATA_FLOAT, .format = CUDNN_TENSOR_NCHW};
     const char *out_path = NULL;
-    struct expectations expect = {-1, -1};
+    struct e2e_expectations expect = {-1, -1};
     cudaStream_t stream;
     if (parse_args(argc, argv, &net, &out_path, &expect, &diff) != 0) {
         fprintf(stderr, "usage: backend_seq [--type float|half] [--layout nchw|nhwc] "
@@ -726,5 +705,5 @@ int main(int argc, char **argv)
     CUDA_OK(cudaStreamDestroy(stream));
     if (net.out)
         fclose(net.out);
-    return check_expectation(&expect);
+    return e2e_check_expectations("backend_seq", &expect);
 }

@@ -103,4 +103,28 @@ static inline int (*e2e_shim_counters(void))(struct convbn_counters *, size_t)
     return (int (*)(struct convbn_counters *, size_t))dlsym(RTLD_DEFAULT, "convbn_get_counters");
 }
 
+/* What a program expects the shim's counters to say when it is preloaded; -1: unchecked. */
+struct e2e_expectations {
+    long pairs, fused;
+};
+
+/* Compares the shim's counters with *expect when the shim is preloaded; prints a line naming
+ * program on a mismatch.  Returns 0 when they agree or no shim is there, 1 otherwise. */
+static inline int e2e_check_expectations(const char *program, const struct e2e_expectations *expect)
+{
+    int (*counters)(struct convbn_counters *, size_t) = e2e_shim_counters();
+    struct convbn_counters c;
+    if (!counters)
+        return 0;
+    counters(&c, sizeof c);
+    if ((expect->pairs >= 0 && c.pairs_seen != (uint64_t)expect->pairs) ||
+        (expect->fused >= 0 && c.pairs_fused != (uint64_t)expect->fused)) {
+        fprintf(stderr, "%s: shim saw %llu pairs and fused %llu, expected %ld and %ld\n", program,
+                (unsigned long long)c.pairs_seen, (unsigned long long)c.pairs_fused,
+                expect->pairs, expect->fused);
+        return 1;
+    }
+    return 0;
+}
+
 #endif

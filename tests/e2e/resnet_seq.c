@@ -175,12 +175,8 @@ static struct act bottleneck(struct net *net, struct act *in, int mid, int out_c
     return c;
 }
 
-struct expectations {
-    long pairs, fused; /* -1: not checked */
-};
-
 static int parse_args(int argc, char **argv, struct net *net, const char **out,
-                      struct expectations *expect)
+                      struct e2e_expectations *expect)
 {
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *opt = argv[i], *val = argv[i + 1];
@@ -201,28 +197,11 @@ static int parse_args(int argc, char **argv, struct net *net, const char **out,
     return (argc % 2) ? 0 : -1;
 }
 
-static int check_expectation(const struct expectations *expect)
-{
-    int (*counters)(struct convbn_counters *, size_t) = e2e_shim_counters();
-    struct convbn_counters c;
-    if (!counters)
-        return 0;
-    counters(&c, sizeof c);
-    if ((expect->pairs >= 0 && c.pairs_seen != (uint64_t)expect->pairs) ||
-        (expect->fused >= 0 && c.pairs_fused != (uint64_t)expect->fused)) {
-        fprintf(stderr, "resnet_seq: shim saw %llu pairs and fused %llu, expected %ld and %ld\n",
-                (unsigned long long)c.pairs_seen, (unsigned long long)c.pairs_fused,
-                expect->pairs, expect->fused);
-        return 1;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     struct net net = {.type = CUDNN_DATA_FLOAT, .format = CUDNN_TENSOR_NCHW};
     const char *out_path = NULL;
-    struct expectations expect = {-1, -1};
+    struct e2e_expectations expect = {-1, -1};
     if (parse_args(argc, argv, &net, &out_path, &expect) != 0) {
         fprintf(stderr, "usage: resnet_seq [--type float|half|bfloat16] [--layout nchw|nhwc] "
                         "[--out FILE] [--expect-pairs N] [--expect-fused N]\n");
@@ -256,5 +235,5 @@ int main(int argc, char **argv)
     CUDA_OK(cudaStreamDestroy(net.stream));
     if (net.out)
         fclose(net.out);
-    return check_expectation(&expect);
+    return e2e_check_expectations("resnet_seq", &expect);
 }
