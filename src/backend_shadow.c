@@ -698,28 +698,30 @@ static int fill_call(const struct convbn_backend_conv *r, const struct bk_pack *
     return 0;
 }
 
+/* Returns the shadow of plan when it is a live execution plan and pack a variant pack, storing
+ * the pack's shadow in *v; NULL otherwise.  Called with the lock held. */
+static const struct shadow *executable(cudnnBackendDescriptor_t plan,
+                                       cudnnBackendDescriptor_t pack, const struct bk_pack **v)
+{
+    const struct shadow *p = find(plan), *k = find(pack);
+    if (!p || p->type != CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR || p->doomed || !k ||
+        k->type != CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)
+        return NULL;
+    *v = &k->u.pack;
+    return p;
+}
+
 int convbn_shadow_conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
                             struct convbn_conv_call *out)
 {
+    const struct bk_pack *v;
     int rc = -1;
     pthread_mutex_lock(&shadow_lock);
-    const struct shadow *p = find(plan), *v = find(pack);
-    if (p && p->type == CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR && p->rec.valid &&
-        !p->doomed && v && v->type == CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)
-        rc = fill_call(&p->rec, &v->u.pack, out);
+    const struct shadow *p = executable(plan, pack, &v);
+    if (p && p->rec.valid)
+        rc = fill_call(&p->rec, v, out);
     pthread_mutex_unlock(&shadow_lock);
     return rc;
-}
-
-void convbn_shadow_recognised_bn(cudnnBackendDescriptor_t desc, struct convbn_backend_bn *out)
-{
-    pthread_mutex_lock(&shadow_lock);
-    const struct shadow *s = find(desc);
-    if (s && carries_graph(s->type))
-        *out = s->bn_rec;
-    else
-        memset(out, 0, sizeof *out);
-    pthread_mutex_unlock(&shadow_lock);
 }
 
 /* Fills the BN call from a recognised graph and the pack's pointers; returns 0 or -1. */
@@ -748,12 +750,12 @@ static int fill_bn_call(const struct convbn_backend_bn *r, const struct bk_pack 
 int convbn_shadow_bn_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
                           struct convbn_bn_call *out)
 {
+    const struct bk_pack *v;
     int rc = -1;
     pthread_mutex_lock(&shadow_lock);
-    const struct shadow *p = find(plan), *v = find(pack);
-    if (p && p->type == CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR && p->bn_rec.valid &&
-        !p->doomed && v && v->type == CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)
-        rc = fill_bn_call(&p->bn_rec, &v->u.pack, out);
+    const struct shadow *p = executable(plan, pack, &v);
+    if (p && p->bn_rec.valid)
+        rc = fill_bn_call(&p->bn_rec, v, out);
     pthread_mutex_unlock(&shadow_lock);
     return rc;
 }

@@ -86,10 +86,6 @@ int convbn_shadow_conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescripto
 int convbn_shadow_bn_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
                           struct convbn_bn_call *out);
 
-/* Copies into *out the recognised batch-norm graph behind desc (valid 0 when none); for
- * tests. */
-void convbn_shadow_recognised_bn(cudnnBackendDescriptor_t desc, struct convbn_backend_bn *out);
-
 /* Copies into *out the recognised graph behind desc (valid 0 when opaque or unknown); for
  * tests. */
 void convbn_shadow_recognised(cudnnBackendDescriptor_t desc, struct convbn_backend_conv *out);
