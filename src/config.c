@@ -118,6 +118,7 @@ int convbn_config_parse(struct convbn_config *cfg, convbn_getenv_fn getenv_fn, c
     cfg->mode = CONVBN_MODE_AUTO;
     cfg->flush = CONVBN_FLUSH_CONSERVATIVE;
     cfg->max_device_mb = 256;
+    cfg->backend_graph = 1;
 
     if ((v = getenv_fn("CONVBN_MODE")))
         cfg->mode = (enum convbn_mode)parse_word("CONVBN_MODE", v, mode_names, 4,
@@ -139,5 +140,8 @@ int convbn_config_parse(struct convbn_config *cfg, convbn_getenv_fn getenv_fn, c
     if ((v = getenv_fn("CONVBN_MAX_DEVICE_MB")))
         cfg->max_device_mb = parse_number("CONVBN_MAX_DEVICE_MB", v, 0, 1L << 20, 256, warn,
                                           &warnings);
+    if ((v = getenv_fn("CONVBN_BACKEND_GRAPH")))
+        cfg->backend_graph = (int)parse_number("CONVBN_BACKEND_GRAPH", v, 0, 1, 1, warn,
+                                               &warnings);
     return warnings;
 }

@@ -1,10 +1,13 @@
 /* The executor: runs a deferred convolution exactly as it was asked for, and runs a matched
- * pair as one convolution with the BatchNorm folded in (DESIGN.md sections 1 and 3).  Uses
+ * pair as one convolution with the BatchNorm folded in (DESIGN.md sections 1 and 3): a
+ * backend-API conv through the shim's fused backend graph (src/backend_fused.c) when cuDNN
+ * has one for the geometry, otherwise (and for a legacy conv) one bias-activation forward.  Uses
  * only shim-owned descriptors and scratch memory (invariant 2) and the program's handle,
  * temporarily bound to the pending work's stream.  The fused algorithm is chosen once per
  * geometry from cuDNN's own heuristics and cached, failures too.  Owns no state. */
 #include <string.h>
 
+#include "convbn/backend_fused.h"
 #include "convbn/backend_run.h"
 #include "convbn/desc_cache.h"
 #include "convbn/device_memory.h"
@@ -200,8 +203,13 @@ enum convbn_reason convbn_exec_fused(const struct convbn_pending *p,
     if (!f.z)
         return CONVBN_REASON_UNSUPPORTED;
     fold_args(&args, p, bn, scratch[CONVBN_SCRATCH_WEIGHTS], scratch[CONVBN_SCRATCH_BIAS]);
-    cudnnStatus_t st = CUDNN_STATUS_EXECUTION_FAILED;
-    if (convbn_fold_run(&args, c->stream) == 0)
+    cudnnStatus_t st;
+    if (convbn_fold_run(&args, c->stream) != 0)
+        st = CUDNN_STATUS_EXECUTION_FAILED;
+    else if (c->api == CONVBN_API_BACKEND && same_out &&
+             convbn_backend_fused_run(c, bn->handle, f.w, f.b, bn->y_ptr))
+        st = CUDNN_STATUS_SUCCESS;
+    else
         st = choice.state == CONVBN_FUSED_OK
                  ? run_fused(&f, choice.algo, scratch[CONVBN_SCRATCH_WORKSPACE], choice.workspace)
                  : choose_and_run(&f);

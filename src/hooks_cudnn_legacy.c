@@ -6,6 +6,7 @@
  * These are the `custom` entries of src/cudnn_calls.list; every other cuDNN function gets a
  * generated pass-through wrapper (scripts/gen-cudnn-hooks.py writes both the wrappers and
  * the one list of functions, build/gen/cudnn_hooks.def).  This file only implements them. */
+#include "convbn/backend_fused.h"
 #include "convbn/fusion.h"
 #include "convbn/hooks.h"
 #include "convbn/log.h"
@@ -274,5 +275,6 @@ EXPORT cudnnStatus_t cudnnDestroy(cudnnHandle_t handle)
         convbn_planner_flush_handle(handle, "cudnnDestroy");
         convbn_guard_leave();
     }
+    convbn_backend_fused_forget_handle(handle); /* its graphs die with it, whatever the mode */
     return real_cudnnDestroy(handle);
 }

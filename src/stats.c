@@ -9,6 +9,7 @@
 #include "convbn/hash.h"
 #include <uthash.h>
 
+#include "convbn/backend_fused.h"
 #include "convbn/callsite.h"
 #include "convbn/convbn.h"
 #include "convbn/device_memory.h"
@@ -220,6 +221,7 @@ __attribute__((visibility("default"))) int convbn_get_counters(struct convbn_cou
     now = counters;
     pthread_mutex_unlock(&stats_lock);
     now.device_bytes_high_water = convbn_device_high_water();
+    now.pairs_fused_graph = convbn_backend_fused_count();
     memcpy(out, &now, size < sizeof now ? size : sizeof now);
     return 0;
 }
@@ -274,6 +276,9 @@ void convbn_stats_summary(void)
     convbn_logf("  distinct signatures        %10llu", (unsigned long long)c.distinct_signatures);
     convbn_logf("  fusable                    %10llu", (unsigned long long)c.pairs_fusable);
     convbn_logf("  fused                      %10llu", (unsigned long long)c.pairs_fused);
+    if (c.pairs_fused_graph)
+        convbn_logf("  pairs fused as backend graphs %7llu",
+                    (unsigned long long)c.pairs_fused_graph);
     summarise_reasons(&c);
     summarise_flushes();
     summarise_verify(&c);

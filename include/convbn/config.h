@@ -18,6 +18,7 @@ struct convbn_config {
     int verify;
     enum convbn_flush_rule flush;
     long max_device_mb;
+    int backend_graph;                  /* a backend conv's pair runs as a shim-built graph */
 };
 
 /* Looks up one environment variable; returns NULL when unset. */

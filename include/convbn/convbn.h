@@ -27,6 +27,8 @@ struct convbn_counters {
     double verify_max_rel_error;  /* worst |fused - unfused| / max(1, |unfused|) */
     uint64_t device_bytes_high_water; /* most device memory the shim held at once */
     uint64_t not_fusable[CONVBN_COUNTERS_REASONS]; /* indexed by reason, see convbn_reason_text */
+    uint64_t pairs_fused_graph;   /* of the fused pairs, those run as the shim's fused backend
+                                     graph (the others ran one legacy fused call) */
 };
 
 /* Copies the first `size` bytes of the shim's counters into *out (pass sizeof *out: a

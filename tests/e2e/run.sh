@@ -386,6 +386,42 @@ check "backend_seq --diff 200: every random backend pair fused, within tolerance
   --expect-pairs 200 --expect-fused 200
 check "backend_seq --diff 200 without the shim, within tolerance" "$bin/backend_seq" --diff 200
 
+# A backend conv's fused pair runs as the shim's own backend graph (folded conv + bias
+# epilogue, src/backend_fused.c), built once per geometry and handle (4 geometries in
+# backend_seq's 6 pairs).  Where no engine finalizes it (EMU_CUDNN_NO_FUSION_ENGINE) it is
+# refused once per geometry and every pair takes the legacy fused path; CONVBN_BACKEND_GRAPH=0
+# goes there directly.  The emulation computes both paths alike: outputs byte-identical.
+# graph_case TYPE LAYOUT BUILT REFUSED GRAPH_PAIRS [VAR=VALUE...]
+graph_case() {
+  local type=$1 layout=$2 built=$3 refused=$4 graphs=$5; shift 5
+  local name="fused backend graph $type $layout $*" run=$tmp/fg.$RANDOM$RANDOM ref=$tmp/fg.$type.$layout
+  env "$@" CONVBN_MODE=fuse CONVBN_LOG=1 CONVBN_LOG_FILE="$run.log" LD_PRELOAD="$preload" \
+    "$bin/backend_seq" --type "$type" --layout "$layout" --out "$run.bin" --expect-fused 6 \
+    >"$run.out" 2>&1 || { fail "$name" "$run.out"; return; }
+  local b r g
+  b=$(grep -c '^convbn: fused backend graph built for x=[0-9x]* w=[0-9x]* type=[a-z]* in ' "$run.log")
+  r=$(grep -c '^convbn: fused backend graph refused for .*: status [0-9]* (.*); its pairs use the legacy fused path$' "$run.log")
+  g=$(awk '/pairs fused as backend graphs/ {print $NF}' "$run.log") # printed when not 0
+  g=${g:-0}
+  if [ "$b" != "$built" ] || [ "$r" != "$refused" ] || [ "$g" != "$graphs" ]; then
+    fail "$name: built=$b refused=$r graph pairs=$g" "$run.log"; return
+  fi
+  if [ -f "$ref" ]; then
+    cmp -s "$ref" "$run.bin" || { fail "$name: outputs differ from the other fused path"; return; }
+  else
+    cp "$run.bin" "$ref"
+  fi
+  ok "$name"
+}
+graph_case float nchw 4 0 6
+graph_case float nchw 0 4 0 EMU_CUDNN_NO_FUSION_ENGINE=1
+graph_case float nchw 0 0 0 CONVBN_BACKEND_GRAPH=0
+graph_case half nhwc 4 0 6
+graph_case half nhwc 0 4 0 EMU_CUDNN_NO_FUSION_ENGINE=1
+check "backend_seq --diff 200: every pair through a fused backend graph (32-entry cache evicting)" \
+  bash -c "CONVBN_MODE=fuse CONVBN_STATS=1 LD_PRELOAD='$preload' '$bin/backend_seq' --diff 200 2>&1 |
+    grep -Eq '^convbn: +pairs fused as backend graphs +200\$'"
+
 # A driver-API launch (cuLaunchKernel, as Triton's launchers make it) reads y between the conv
 # and its BN (tests/e2e/driver_launch.c, linked with the emulated libcuda.so.1): the deferred
 # conv runs first, the probe holds its result, byte-identical to the run without the shim.

@@ -9,7 +9,10 @@
  *     or 1 x K x 1 x ..., the last output real (a bias or scale + bias epilogue);
  *   - one NORM_FORWARD in BATCH_NORM mode, INFERENCE phase.
  * Every graph has one engine (global index 0), which the heuristics always return; its
- * workspace is 0 bytes, or EMU_BK_EPILOGUE_WORKSPACE with epilogues.  Owns no state. */
+ * workspace is 0 bytes, or EMU_BK_EPILOGUE_WORKSPACE with epilogues.  The environment
+ * variable EMU_CUDNN_NO_FUSION_ENGINE makes plans of graphs with epilogues fail to finalize
+ * (CUDNN_STATUS_NOT_SUPPORTED).  Owns no state. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "emu_cudnn.h"
@@ -261,9 +264,13 @@ cudnnStatus_t emu_bk_finalize_engine_cfg(void *payload)
     return CUDNN_STATUS_SUCCESS;
 }
 
+/* EMU_CUDNN_NO_FUSION_ENGINE set: no engine runs a graph with epilogues, as on a cuDNN or
+ * card without runtime fusion; their plans fail to finalize (tests the callers' fallback). */
 cudnnStatus_t emu_bk_finalize_plan(void *payload)
 {
     struct emu_bk_plan *p = payload;
+    if (p->cfg.engine.graph.pattern.nb_epilogue > 0 && getenv("EMU_CUDNN_NO_FUSION_ENGINE"))
+        return CUDNN_STATUS_NOT_SUPPORTED;
     p->workspace = p->cfg.workspace;
     return CUDNN_STATUS_SUCCESS;
 }

@@ -52,6 +52,7 @@ START_TEST(defaults_when_unset)
     ck_assert_int_eq(cfg.verify, 0);
     ck_assert_int_eq(cfg.flush, CONVBN_FLUSH_CONSERVATIVE);
     ck_assert_int_eq(cfg.max_device_mb, 256);
+    ck_assert_int_eq(cfg.backend_graph, 1);
     ck_assert_int_eq(warning_count, 0);
 }
 END_TEST
@@ -67,6 +68,7 @@ START_TEST(every_variable_parsed)
     set_env("CONVBN_VERIFY", "1");
     set_env("CONVBN_FLUSH", "precise");
     set_env("CONVBN_MAX_DEVICE_MB", "1024");
+    set_env("CONVBN_BACKEND_GRAPH", "0");
     ck_assert_int_eq(convbn_config_parse(&cfg, fake_getenv, record_warning, 1234), 0);
     ck_assert_int_eq(cfg.mode, CONVBN_MODE_FUSE);
     ck_assert_int_eq(cfg.log_level, 2);
@@ -76,6 +78,7 @@ START_TEST(every_variable_parsed)
     ck_assert_int_eq(cfg.verify, 1);
     ck_assert_int_eq(cfg.flush, CONVBN_FLUSH_PRECISE);
     ck_assert_int_eq(cfg.max_device_mb, 1024);
+    ck_assert_int_eq(cfg.backend_graph, 0);
 }
 END_TEST
 
@@ -98,6 +101,7 @@ static const char *const bad_values[][2] = {
     {"CONVBN_LOG", "-1"},           {"CONVBN_LOG", "1x"},         {"CONVBN_STATS", "yes"},
     {"CONVBN_VERIFY", "2"},         {"CONVBN_FLUSH", "eager"},    {"CONVBN_MAX_DEVICE_MB", "-5"},
     {"CONVBN_MAX_DEVICE_MB", "lots"}, {"CONVBN_LOG_FILE", ""},    {"CONVBN_TRACE", ""},
+    {"CONVBN_BACKEND_GRAPH", "2"},  {"CONVBN_BACKEND_GRAPH", "on"},
 };
 
 START_TEST(bad_value_warns_once_and_keeps_default)

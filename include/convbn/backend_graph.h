@@ -1,0 +1,40 @@
+/* A shim-built cuDNN backend graph for a fused pair (issue 4, requirement 3): the folded
+ * convolution Y = conv(X, W') + b', one CONVOLUTION_FORWARD into a virtual float tensor
+ * followed by a POINTWISE ADD of the per-channel bias, finalized into an execution plan with
+ * the first engine configuration cuDNN's heuristics offer that finalizes. */
+#ifndef CONVBN_BACKEND_GRAPH_H
+#define CONVBN_BACKEND_GRAPH_H
+
+#include <stdint.h>
+#include <cudnn.h>
+
+#include "convbn/records.h"
+
+#define CONVBN_FUSED_GRAPH_DESCS 16 /* descriptors a built graph keeps alive */
+
+/* A built graph: its plan and every descriptor it was made from (kept until destroyed, so
+ * nothing the plan may refer to goes away). */
+struct convbn_fused_graph {
+    cudnnBackendDescriptor_t plan;
+    int64_t workspace; /* bytes the plan needs */
+    int nb_descs;
+    cudnnBackendDescriptor_t descs[CONVBN_FUSED_GRAPH_DESCS];
+};
+
+/* Builds the fused graph for conv's geometry (x, w, y, convolution; the bias is 1 x K x 1 ...
+ * in y's type) on handle, declaring every data pointer aligned to `alignment` bytes.
+ * Returns CUDNN_STATUS_SUCCESS, or the status of the call that failed (*g then holds
+ * nothing): NOT_SUPPORTED when no engine configuration finalizes. */
+cudnnStatus_t convbn_fused_graph_build(struct convbn_fused_graph *g, cudnnHandle_t handle,
+                                       const struct convbn_conv_call *conv, int64_t alignment);
+
+/* Executes g on handle (bound to the stream the pair runs on): y = conv(x, w) + b, with
+ * `workspace` (g->workspace bytes, may be NULL when 0).  Returns the cuDNN status. */
+cudnnStatus_t convbn_fused_graph_run(const struct convbn_fused_graph *g, cudnnHandle_t handle,
+                                     const void *x, const void *w, const void *b, void *y,
+                                     void *workspace);
+
+/* Destroys every descriptor of g and clears it. */
+void convbn_fused_graph_destroy(struct convbn_fused_graph *g);
+
+#endif

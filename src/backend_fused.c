@@ -1,0 +1,190 @@
+/* The cache of the shim's fused backend graphs (include/convbn/backend_fused.h): one entry
+ * per (geometry, handle, pointer alignment), built on first use by src/backend_graph.c under
+ * the cache lock, in a bounded LRU table.  A geometry cuDNN refuses (no engine configuration
+ * finalizes, or an execution failed) is cached as refused and never asked again; its pairs
+ * take the legacy fused path.  An entry in use (holds > 0) is never evicted or destroyed.
+ * Owns the entries and, through them, the graphs. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "convbn/hash.h"
+#include <uthash.h>
+
+#include "convbn/backend_fused.h"
+#include "convbn/backend_graph.h"
+#include "convbn/device_memory.h"
+#include "convbn/log.h"
+#include "convbn/real.h"
+#include "convbn/shim.h"
+
+#define MAX_ENTRIES 32
+#define MAX_ALIGNMENT 16 /* the alignment declared for pointers aligned at least this much */
+
+struct key {
+    struct convbn_tensor_geom x, y;
+    struct convbn_filter_geom w;
+    struct convbn_conv_geom conv;
+    cudnnHandle_t handle;
+    int64_t alignment;
+};
+
+struct entry {
+    struct key key;
+    cudnnStatus_t built; /* SUCCESS, or why this key has no graph */
+    struct convbn_fused_graph graph;
+    int holds;
+    unsigned long last_use;
+    UT_hash_handle hh;
+};
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct entry *entries;
+static unsigned long use_clock;
+static unsigned long long fused_count;
+
+/* The largest power of two up to MAX_ALIGNMENT dividing both addresses. */
+static int64_t alignment_of(const void *a, const void *b)
+{
+    uintptr_t bits = (uintptr_t)a | (uintptr_t)b | MAX_ALIGNMENT;
+    return (int64_t)(bits & -bits);
+}
+
+static void destroy_entry(struct entry *e)
+{
+    HASH_DEL(entries, e);
+    convbn_fused_graph_destroy(&e->graph);
+    free(e);
+}
+
+/* Evicts the least recently used entry nobody holds; returns 0, or -1 when all are held. */
+static int evict(void)
+{
+    struct entry *e, *tmp, *oldest = NULL;
+    HASH_ITER(hh, entries, e, tmp)
+        if (e->holds == 0 && (!oldest || e->last_use < oldest->last_use))
+            oldest = e;
+    if (!oldest)
+        return -1;
+    destroy_entry(oldest);
+    return 0;
+}
+
+static double elapsed_ms(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) * 1e3 + (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+}
+
+/* Builds the graph of a new entry; CONVBN_LOG logs the outcome, once per key. */
+static void build(struct entry *e, const struct convbn_conv_call *conv)
+{
+    char x[64], w[64];
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    e->built = convbn_fused_graph_build(&e->graph, e->key.handle, conv, e->key.alignment);
+    if (convbn_cfg.log_level < 1)
+        return;
+    convbn_format_dims(x, sizeof x, conv->x.dims, conv->x.nb_dims);
+    convbn_format_dims(w, sizeof w, conv->w.dims, conv->w.nb_dims);
+    if (e->built == CUDNN_STATUS_SUCCESS)
+        convbn_logf("fused backend graph built for x=%s w=%s type=%s in %.1f ms (workspace "
+                    "%lld bytes)", x, w, convbn_type_name(conv->y.type), elapsed_ms(&start),
+                    (long long)e->graph.workspace);
+    else
+        convbn_logf("fused backend graph refused for x=%s w=%s type=%s: status %d (%s); its "
+                    "pairs use the legacy fused path", x, w, convbn_type_name(conv->y.type),
+                    (int)e->built, real_cudnnGetErrorString ? real_cudnnGetErrorString(e->built) : "?");
+}
+
+/* Returns the held entry for key, building it if new, with its state in *built; NULL when
+ * the table is full of held entries or out of memory. */
+static struct entry *acquire(const struct key *key, const struct convbn_conv_call *conv,
+                             cudnnStatus_t *built)
+{
+    struct entry *e;
+    pthread_mutex_lock(&cache_lock);
+    HASH_FIND(hh, entries, key, sizeof *key, e);
+    if (!e && (HASH_COUNT(entries) < MAX_ENTRIES || evict() == 0) &&
+        (e = calloc(1, sizeof *e))) {
+        e->key = *key;
+        build(e, conv);
+        HASH_ADD(hh, entries, key, sizeof e->key, e);
+    }
+    if (e) {
+        e->holds++;
+        e->last_use = ++use_clock;
+        *built = e->built;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return e;
+}
+
+/* Drops the hold on e after an execution that returned st (or none: ran 0): counts a
+ * success; a failure marks the entry refused, its graph destroyed by the last holder. */
+static void release(struct entry *e, int ran, cudnnStatus_t st)
+{
+    pthread_mutex_lock(&cache_lock);
+    e->holds--;
+    if (ran && st == CUDNN_STATUS_SUCCESS) {
+        fused_count++;
+    } else if (ran && e->built == CUDNN_STATUS_SUCCESS) {
+        convbn_logf("fused backend graph failed: status %d (%s); its pairs use the legacy "
+                    "fused path", (int)st,
+                    real_cudnnGetErrorString ? real_cudnnGetErrorString(st) : "?");
+        e->built = st;
+    }
+    if (e->built != CUDNN_STATUS_SUCCESS && e->holds == 0)
+        convbn_fused_graph_destroy(&e->graph);
+    pthread_mutex_unlock(&cache_lock);
+}
+
+int convbn_backend_fused_run(const struct convbn_conv_call *conv, cudnnHandle_t handle,
+                             const void *w, const void *b, void *y)
+{
+    struct key key;
+    cudnnStatus_t built = CUDNN_STATUS_NOT_SUPPORTED;
+    if (!convbn_cfg.backend_graph)
+        return 0;
+    memset(&key, 0, sizeof key);
+    key.x = conv->x;
+    key.y = conv->y;
+    key.w = conv->w;
+    key.conv = conv->conv;
+    key.handle = handle;
+    key.alignment = alignment_of(conv->x_ptr, y);
+    struct entry *e = acquire(&key, conv, &built);
+    if (!e)
+        return 0;
+    void *ws = NULL;
+    int ran = built == CUDNN_STATUS_SUCCESS &&
+              (e->graph.workspace == 0 ||
+               (ws = convbn_scratch(conv->stream, CONVBN_SCRATCH_WORKSPACE,
+                                    (size_t)e->graph.workspace)));
+    cudnnStatus_t st =
+        ran ? convbn_fused_graph_run(&e->graph, handle, conv->x_ptr, w, b, y, ws)
+            : CUDNN_STATUS_NOT_SUPPORTED; /* refused, or no workspace under the memory cap */
+    release(e, ran, st);
+    return ran && st == CUDNN_STATUS_SUCCESS;
+}
+
+void convbn_backend_fused_forget_handle(cudnnHandle_t handle)
+{
+    struct entry *e, *tmp;
+    pthread_mutex_lock(&cache_lock);
+    HASH_ITER(hh, entries, e, tmp)
+        if (e->key.handle == handle && e->holds == 0)
+            destroy_entry(e);
+    pthread_mutex_unlock(&cache_lock);
+}
+
+unsigned long long convbn_backend_fused_count(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    unsigned long long n = fused_count;
+    pthread_mutex_unlock(&cache_lock);
+    return n;
+}
