@@ -1,13 +1,19 @@
 /* Host-overhead bench: an ordinary cuDNN program whose loops scripts/measure-overhead.sh
  * runs under callgrind with and without the shim, to count the host instructions the shim
- * adds per intercepted call (issue budget: 300 per call that does not pair, 3,000 per fused
- * pair beyond the emulated compute), and a replay of many pairs that checks the shim's
- * device memory stays under its cap and stops growing (DESIGN.md invariant 6).
+ * adds per intercepted call (issue budgets: 300 per call that does not pair, 400 per
+ * cudnnBackendExecute that does not pair, 3,000 per fused pair beyond the emulated
+ * compute), and a replay of many pairs that checks the shim's device memory stays under
+ * its cap and stops growing (DESIGN.md invariant 6).
  *
  * usage: overhead calls N    N calls of each non-pairing kind, one measure_* function per
  *                            kind (the script reads each function's inclusive cost):
  *                            host-only calls through the generated wrappers, work calls
- *                            (generated wrapper and custom hook), CUDA runtime calls
+ *                            (generated wrapper and custom hook), CUDA runtime calls, and
+ *                            backend calls on 1x1x1x1 plans and packs built up front:
+ *                            cudnnBackendExecute of a backward-data plan and of a conv +
+ *                            bias-add plan (neither paired), of a lone conv-forward plan
+ *                            (deferred, then run by the next execute), a set + get of a
+ *                            variant pack's pointers, a new variant pack per iteration
  *        overhead pairs N    N conv -> inference-BN pairs on 1x1x1x1 tensors with a 1x1
  *                            filter (negligible emulated compute), all buffers allocated
  *                            up front, in measure_pairs; checks the last result
@@ -21,6 +27,7 @@
  * pairs not fused, high water over the cap or still growing), 2 on a usage or cuDNN/CUDA
  * error. */
 #include <math.h>
+#include <stdbool.h>
 
 #include "e2e/e2e_util.h"
 
@@ -165,6 +172,302 @@ static MEASURE void measure_cudaMemsetAsync(struct calls *k, long n)
         CUDA_OK(cudaMemsetAsync(k->c, 0, 4, k->b->stream));
 }
 
+/* ---- calls, backend API: plans built up front, one per graph kind, on 1x1x1x1 tensors ---- */
+
+#define BK_OWNED 48 /* backend descriptors a `calls` run creates up front */
+
+/* The backend descriptors of a `calls` run, destroyed together at its end. */
+struct backend {
+    cudnnHandle_t handle;
+    cudnnBackendDescriptor_t owned[BK_OWNED];
+    int nb_owned;
+};
+
+static cudnnBackendDescriptor_t bk_create(struct backend *k, cudnnBackendDescriptorType_t type)
+{
+    if (k->nb_owned == BK_OWNED) {
+        fprintf(stderr, "overhead: more than %d backend descriptors\n", BK_OWNED);
+        exit(2);
+    }
+    CUDNN_OK(cudnnBackendCreateDescriptor(type, &k->owned[k->nb_owned]));
+    return k->owned[k->nb_owned++];
+}
+
+static void bk_set(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
+                   cudnnBackendAttributeType_t type, int64_t n, const void *values)
+{
+    CUDNN_OK(cudnnBackendSetAttribute(d, name, type, n, values));
+}
+
+static void bk_set_desc(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
+                        cudnnBackendDescriptor_t value)
+{
+    bk_set(d, name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &value);
+}
+
+/* A finalized 1x1x1x1 FLOAT tensor with unique id uid. */
+static cudnnBackendDescriptor_t bk_tensor(struct backend *k, int64_t uid, bool is_virtual)
+{
+    static const int64_t dims[4] = {1, 1, 1, 1}, strides[4] = {1, 1, 1, 1};
+    int64_t alignment = 16;
+    cudnnDataType_t type = CUDNN_DATA_FLOAT;
+    cudnnBackendDescriptor_t t = bk_create(k, CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+    bk_set(t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type);
+    bk_set(t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims);
+    bk_set(t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides);
+    bk_set(t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
+    bk_set(t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &alignment);
+    bk_set(t, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual);
+    CUDNN_OK(cudnnBackendFinalize(t));
+    return t;
+}
+
+/* A finalized 2-d cross-correlation descriptor: no padding, stride and dilation 1. */
+static cudnnBackendDescriptor_t bk_convolution(struct backend *k)
+{
+    static const int64_t zeros[2] = {0, 0}, ones[2] = {1, 1};
+    cudnnDataType_t compute = CUDNN_DATA_FLOAT;
+    cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+    int64_t spatial = 2;
+    cudnnBackendDescriptor_t c = bk_create(k, CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
+    bk_set(c, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &compute);
+    bk_set(c, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
+    bk_set(c, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial);
+    bk_set(c, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, zeros);
+    bk_set(c, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, zeros);
+    bk_set(c, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, ones);
+    bk_set(c, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, ones);
+    CUDNN_OK(cudnnBackendFinalize(c));
+    return c;
+}
+
+/* Attribute names of a convolution operation: forward (x, w, y) or backward data (dx, w, dy). */
+struct bk_conv_names {
+    cudnnBackendDescriptorType_t type;
+    cudnnBackendAttributeName_t x, w, y, conv, alpha, beta;
+};
+
+static const struct bk_conv_names bk_forward = {
+    CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR,
+    CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
+    CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
+    CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA};
+static const struct bk_conv_names bk_backward_data = {
+    CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR,
+    CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W,
+    CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY,
+    CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC,
+    CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA,
+    CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA};
+
+/* A finalized convolution operation of kind names on tensors x, w and y. */
+static cudnnBackendDescriptor_t bk_conv_op(struct backend *k, const struct bk_conv_names *names,
+                                           cudnnBackendDescriptor_t x, cudnnBackendDescriptor_t w,
+                                           cudnnBackendDescriptor_t y)
+{
+    float alpha = 1.0f, beta = 0.0f;
+    cudnnBackendDescriptor_t op = bk_create(k, names->type);
+    bk_set_desc(op, names->x, x);
+    bk_set_desc(op, names->w, w);
+    bk_set_desc(op, names->y, y);
+    bk_set_desc(op, names->conv, bk_convolution(k));
+    bk_set(op, names->alpha, CUDNN_TYPE_FLOAT, 1, &alpha);
+    bk_set(op, names->beta, CUDNN_TYPE_FLOAT, 1, &beta);
+    CUDNN_OK(cudnnBackendFinalize(op));
+    return op;
+}
+
+/* A finalized POINTWISE ADD operation y = x + b. */
+static cudnnBackendDescriptor_t bk_add_op(struct backend *k, cudnnBackendDescriptor_t x,
+                                          cudnnBackendDescriptor_t b, cudnnBackendDescriptor_t y)
+{
+    cudnnPointwiseMode_t mode = CUDNN_POINTWISE_ADD;
+    cudnnDataType_t prec = CUDNN_DATA_FLOAT;
+    float alpha = 1.0f;
+    cudnnBackendDescriptor_t pw = bk_create(k, CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
+    bk_set(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode);
+    bk_set(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec);
+    CUDNN_OK(cudnnBackendFinalize(pw));
+    cudnnBackendDescriptor_t op = bk_create(k, CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
+    bk_set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw);
+    bk_set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, x);
+    bk_set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, b);
+    bk_set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, y);
+    bk_set(op, CUDNN_ATTR_OPERATION_POINTWISE_ALPHA1, CUDNN_TYPE_FLOAT, 1, &alpha);
+    bk_set(op, CUDNN_ATTR_OPERATION_POINTWISE_ALPHA2, CUDNN_TYPE_FLOAT, 1, &alpha);
+    CUDNN_OK(cudnnBackendFinalize(op));
+    return op;
+}
+
+/* The finalized plan of the graph of nb_ops ops: heuristics (instant), first engine config. */
+static cudnnBackendDescriptor_t bk_plan(struct backend *k, const cudnnBackendDescriptor_t *ops,
+                                        int nb_ops)
+{
+    cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_INSTANT;
+    int64_t n = 0;
+    cudnnBackendDescriptor_t graph = bk_create(k, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+    bk_set(graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &k->handle);
+    bk_set(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, nb_ops, ops);
+    CUDNN_OK(cudnnBackendFinalize(graph));
+    cudnnBackendDescriptor_t heur = bk_create(k, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+    bk_set_desc(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph);
+    bk_set(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode);
+    CUDNN_OK(cudnnBackendFinalize(heur));
+    cudnnBackendDescriptor_t cfg = bk_create(k, CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
+    CUDNN_OK(cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                      CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &cfg));
+    cudnnBackendDescriptor_t plan = bk_create(k, CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+    bk_set(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &k->handle);
+    bk_set_desc(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, cfg);
+    CUDNN_OK(cudnnBackendFinalize(plan));
+    return plan;
+}
+
+/* Sets a variant pack's n uids and pointers and its workspace (finalize is the caller's). */
+static void bk_fill_pack(cudnnBackendDescriptor_t pack, const int64_t *uids, void *const *pointers,
+                         int n, void *workspace)
+{
+    bk_set(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids);
+    bk_set(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, n, pointers);
+    bk_set(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace);
+}
+
+/* A finalized variant pack of n tensors and workspace. */
+static cudnnBackendDescriptor_t bk_pack(struct backend *k, const int64_t *uids,
+                                        void *const *pointers, int n, void *workspace)
+{
+    cudnnBackendDescriptor_t pack = bk_create(k, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+    bk_fill_pack(pack, uids, pointers, n, workspace);
+    CUDNN_OK(cudnnBackendFinalize(pack));
+    return pack;
+}
+
+/* The workspace plan asks for, allocated (NULL for none). */
+static void *bk_workspace(cudnnBackendDescriptor_t plan)
+{
+    int64_t size = 0, n = 0;
+    void *workspace = NULL;
+    CUDNN_OK(cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                      CUDNN_TYPE_INT64, 1, &n, &size));
+    if (size > 0)
+        CUDA_OK(cudaMalloc(&workspace, (size_t)size));
+    return workspace;
+}
+
+/* Plans and packs of the backend kinds, on 1x1x1x1 FLOAT tensors, built by calls_backend. */
+struct backend_calls {
+    struct backend bk;
+    cudnnBackendDescriptor_t dgrad_plan, dgrad_pack; /* convolution backward data: not paired */
+    cudnnBackendDescriptor_t epi_plan, epi_pack;     /* conv forward + bias ADD: not paired */
+    cudnnBackendDescriptor_t fwd_plan, fwd_pack;     /* conv forward: recognised, deferred */
+    cudnnBackendDescriptor_t open_pack;              /* a variant pack left unfinalized */
+    void *in, *w, *out, *bias, *workspace;
+};
+
+/* cudnnBackendExecute of a backward-data plan: a plan the shim does not pair (a `work`
+ * call), nothing pending on the stream. */
+static MEASURE void measure_backend_execute_dgrad(struct backend_calls *k, cudnnHandle_t h, long n)
+{
+    for (long i = 0; i < n; i++)
+        CUDNN_OK(cudnnBackendExecute(h, k->dgrad_plan, k->dgrad_pack));
+}
+
+/* cudnnBackendExecute of a conv + bias-ADD epilogue plan (two operations: not paired),
+ * nothing pending. */
+static MEASURE void measure_backend_execute_epilogue(struct backend_calls *k, cudnnHandle_t h,
+                                                     long n)
+{
+    for (long i = 0; i < n; i++)
+        CUDNN_OK(cudnnBackendExecute(h, k->epi_plan, k->epi_pack));
+}
+
+/* cudnnBackendExecute of a single conv-forward plan with no consumer: the shim defers each
+ * one and the next execute flushes it (runs it through the shim's own variant pack), so an
+ * iteration costs one deferral plus one flushed run. */
+static MEASURE void measure_backend_execute_deferred(struct backend_calls *k, cudnnHandle_t h,
+                                                     long n)
+{
+    for (long i = 0; i < n; i++)
+        CUDNN_OK(cudnnBackendExecute(h, k->fwd_plan, k->fwd_pack));
+}
+
+/* One cudnnBackendSetAttribute (the 3 data pointers of an unfinalized variant pack) and one
+ * cudnnBackendGetAttribute (those of a finalized one): cuDNN lets a descriptor be set only
+ * before its finalize and read only after. */
+static MEASURE void measure_backend_set_get(struct backend_calls *k, long n)
+{
+    void *set[3] = {k->in, k->w, k->out}, *got[3];
+    int64_t count = 0;
+    for (long i = 0; i < n; i++) {
+        CUDNN_OK(cudnnBackendSetAttribute(k->open_pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+                                          CUDNN_TYPE_VOID_PTR, 3, set));
+        CUDNN_OK(cudnnBackendGetAttribute(k->dgrad_pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+                                          CUDNN_TYPE_VOID_PTR, 3, &count, got));
+    }
+}
+
+/* A new variant pack per call, as PyTorch builds one per execute: create, 3 sets, finalize,
+ * destroy (6 calls). */
+static MEASURE void measure_backend_variant_pack(struct backend_calls *k, long n)
+{
+    static const int64_t uids[3] = {'x', 'w', 'y'};
+    void *pointers[3] = {k->in, k->w, k->out};
+    for (long i = 0; i < n; i++) {
+        cudnnBackendDescriptor_t pack;
+        CUDNN_OK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack));
+        bk_fill_pack(pack, uids, pointers, 3, NULL);
+        CUDNN_OK(cudnnBackendFinalize(pack));
+        CUDNN_OK(cudnnBackendDestroyDescriptor(pack));
+    }
+}
+
+/* Builds k's plans and packs (every descriptor in k->bk, destroyed by calls_backend_end). */
+static void calls_backend_begin(struct backend_calls *k, cudnnHandle_t handle)
+{
+    static const int64_t xwy[3] = {'x', 'w', 'y'}, xwby[4] = {'x', 'w', 'b', 'y'};
+    struct backend *bk = &k->bk;
+    bk->handle = handle;
+    k->in = e2e_random_buffer(1, CUDNN_DATA_FLOAT, -1.0f, 1.0f);
+    k->w = e2e_random_buffer(1, CUDNN_DATA_FLOAT, -1.0f, 1.0f);
+    k->bias = e2e_random_buffer(1, CUDNN_DATA_FLOAT, -1.0f, 1.0f);
+    CUDA_OK(cudaMalloc(&k->out, sizeof(float)));
+
+    /* dx ('x') = backward data of dy ('y') through w ('w') */
+    cudnnBackendDescriptor_t op = bk_conv_op(bk, &bk_backward_data, bk_tensor(bk, 'x', false),
+                                             bk_tensor(bk, 'w', false), bk_tensor(bk, 'y', false));
+    k->dgrad_plan = bk_plan(bk, &op, 1);
+    void *dgrad[3] = {k->out, k->w, k->in};
+    k->dgrad_pack = bk_pack(bk, xwy, dgrad, 3, NULL);
+
+    /* y = conv(x, w) + b through the virtual 'c' */
+    cudnnBackendDescriptor_t c = bk_tensor(bk, 'c', true), ops[2];
+    ops[0] = bk_conv_op(bk, &bk_forward, bk_tensor(bk, 'x', false), bk_tensor(bk, 'w', false), c);
+    ops[1] = bk_add_op(bk, c, bk_tensor(bk, 'b', false), bk_tensor(bk, 'y', false));
+    k->epi_plan = bk_plan(bk, ops, 2);
+    k->workspace = bk_workspace(k->epi_plan);
+    void *epilogue[4] = {k->in, k->w, k->bias, k->out};
+    k->epi_pack = bk_pack(bk, xwby, epilogue, 4, k->workspace);
+
+    /* y = conv(x, w) */
+    op = bk_conv_op(bk, &bk_forward, bk_tensor(bk, 'x', false), bk_tensor(bk, 'w', false),
+                    bk_tensor(bk, 'y', false));
+    k->fwd_plan = bk_plan(bk, &op, 1);
+    void *forward[3] = {k->in, k->w, k->out};
+    k->fwd_pack = bk_pack(bk, xwy, forward, 3, NULL);
+
+    k->open_pack = bk_create(bk, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+}
+
+/* Destroys k's descriptors, newest first, and frees its buffers (the stream synchronized). */
+static void calls_backend_end(struct backend_calls *k)
+{
+    while (k->bk.nb_owned > 0)
+        CUDNN_OK(cudnnBackendDestroyDescriptor(k->bk.owned[--k->bk.nb_owned]));
+    void *buffers[] = {k->in, k->w, k->out, k->bias, k->workspace};
+    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
+        CUDA_OK(cudaFree(buffers[i]));
+}
+
 static int run_calls(struct bench *b, long n)
 {
     struct calls k = {.b = b};
@@ -181,6 +484,16 @@ static int run_calls(struct bench *b, long n)
     measure_cudaStreamSynchronize(&k, n);
     measure_cudaMemsetAsync(&k, n);
     CUDA_OK(cudaStreamSynchronize(b->stream));
+
+    struct backend_calls bk = {0};
+    calls_backend_begin(&bk, b->handle);
+    measure_backend_execute_dgrad(&bk, b->handle, n);
+    measure_backend_execute_epilogue(&bk, b->handle, n);
+    measure_backend_execute_deferred(&bk, b->handle, n);
+    CUDA_OK(cudaStreamSynchronize(b->stream)); /* runs the last deferred conv */
+    measure_backend_set_get(&bk, n);
+    measure_backend_variant_pack(&bk, n);
+    calls_backend_end(&bk);
     CUDA_OK(cudaFree(k.a));
     CUDA_OK(cudaFree(k.c));
     CUDNN_OK(cudnnDestroyActivationDescriptor(k.relu));
