@@ -1,10 +1,11 @@
 /* Builds and runs the shim's own backend graph for a fused pair (include/convbn/backend_graph.h):
  * X (real), W' (real, the program's filter layout), a virtual float conv output, b'
  * (1 x K x 1 ..., y's type) and Y (real, the BN output's geometry), a convolution forward
- * and a pointwise add, an operation graph, cuDNN's instant heuristics and the first engine
- * configuration whose execution plan finalizes.  Every call goes to the real cuDNN, never
- * through the shim's hooks, so none of these descriptors is shadowed.  Owns the descriptors
- * of the graphs it builds, until convbn_fused_graph_destroy. */
+ * and a pointwise add, an operation graph, and the first engine configuration whose
+ * execution plan finalizes, from cuDNN's instant heuristics, then from its fallback list.
+ * Every call goes to the real cuDNN, never through the shim's hooks, so none of these
+ * descriptors is shadowed.  Owns the descriptors of the graphs it builds, until
+ * convbn_fused_graph_destroy. */
 #include <stdbool.h>
 #include <string.h>
 
@@ -224,12 +225,25 @@ static void choose_plan(struct builder *b, cudnnHandle_t handle, cudnnBackendDes
     }
 }
 
+/* Asks the heuristics of `mode` for graph's engine configurations and keeps the first
+ * whose plan finalizes. */
+static void plan_with(struct builder *b, cudnnHandle_t handle, cudnnBackendDescriptor_t graph,
+                      cudnnBackendHeurMode_t mode)
+{
+    cudnnBackendDescriptor_t heur = create(b, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+    set_desc(b, heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph);
+    set(b, heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode);
+    finalize(b, heur);
+    if (b->st == CUDNN_STATUS_SUCCESS && b->g->nb_descs + 2 > CONVBN_FUSED_GRAPH_DESCS)
+        b->st = CUDNN_STATUS_INTERNAL_ERROR;
+    choose_plan(b, handle, heur);
+}
+
 cudnnStatus_t convbn_fused_graph_build(struct convbn_fused_graph *g, cudnnHandle_t handle,
                                        const struct convbn_conv_call *conv, int64_t alignment)
 {
     struct builder b = {g, CUDNN_STATUS_SUCCESS};
     cudnnBackendDescriptor_t ops[2] = {NULL, NULL};
-    cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_INSTANT;
     int64_t size = 0, n = 0;
     memset(g, 0, sizeof *g);
     operations(&b, conv, alignment, ops);
@@ -237,13 +251,11 @@ cudnnStatus_t convbn_fused_graph_build(struct convbn_fused_graph *g, cudnnHandle
     set(&b, graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);
     set(&b, graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 2, ops);
     finalize(&b, graph);
-    cudnnBackendDescriptor_t heur = create(&b, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
-    set_desc(&b, heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph);
-    set(&b, heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode);
-    finalize(&b, heur);
-    if (b.st == CUDNN_STATUS_SUCCESS && g->nb_descs + 2 > CONVBN_FUSED_GRAPH_DESCS)
-        b.st = CUDNN_STATUS_INTERNAL_ERROR;
-    choose_plan(&b, handle, heur);
+    plan_with(&b, handle, graph, CUDNN_HEUR_MODE_INSTANT);
+    if (CUDNN_STATUS_CATEGORY(b.st) == CUDNN_STATUS_NOT_SUPPORTED) {
+        b.st = CUDNN_STATUS_SUCCESS; /* no instant engine: try the fallback list */
+        plan_with(&b, handle, graph, CUDNN_HEUR_MODE_FALLBACK);
+    }
     if (b.st == CUDNN_STATUS_SUCCESS)
         b.st = real_cudnnBackendGetAttribute(g->plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
                                              CUDNN_TYPE_INT64, 1, &n, &size);

@@ -1,7 +1,6 @@
-/* Fused execution of a pair whose convolution came through the backend API (issue 4,
- * requirement 3): the shim's own backend graph (src/backend_graph.c), built once per
- * geometry, handle and pointer alignment, kept in a bounded LRU cache with cuDNN's refusals
- * cached too. */
+/* Fused execution of a pair whose convolution came through the backend API: the shim's own
+ * backend graph (src/backend_graph.c), built once per geometry, handle and pointer
+ * alignment, kept in a bounded LRU cache with cuDNN's refusals cached too. */
 #ifndef CONVBN_BACKEND_FUSED_H
 #define CONVBN_BACKEND_FUSED_H
 

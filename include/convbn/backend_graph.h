@@ -1,7 +1,8 @@
-/* A shim-built cuDNN backend graph for a fused pair (issue 4, requirement 3): the folded
- * convolution Y = conv(X, W') + b', one CONVOLUTION_FORWARD into a virtual float tensor
- * followed by a POINTWISE ADD of the per-channel bias, finalized into an execution plan with
- * the first engine configuration cuDNN's heuristics offer that finalizes. */
+/* A shim-built cuDNN backend graph for a fused pair whose conv came through the backend
+ * API: the folded convolution Y = conv(X, W') + b', one CONVOLUTION_FORWARD into a virtual
+ * float tensor followed by a POINTWISE ADD of the per-channel bias, finalized into an
+ * execution plan with the first engine configuration whose plan finalizes, from cuDNN's
+ * instant heuristics, then from its fallback list. */
 #ifndef CONVBN_BACKEND_GRAPH_H
 #define CONVBN_BACKEND_GRAPH_H
 
