@@ -94,11 +94,13 @@ struct trace_op {
     struct trace_tensor t[TRACE_SLOTS];
     struct trace_filter w;
     struct trace_conv conv;
-    int algo;
+    int algo; /* -1 in the file (chosen by a backend plan) reads as 0 */
     int mode; /* bn_*: trace_bn_mode; conv_bias_act: trace_activation; op_tensor: trace_tensor_op */
     int bn_buf[TRACE_BN_BUFS];
     double alpha, beta, alpha2, eps, factor; /* op_tensor: alpha is alpha1; NaN for null */
     double alpha_param, beta_param;          /* bn_backward: parameter gradient scaling */
+    int var_inv_std; /* bn_inference: var holds an inverse std ("var_form"); the replay
+                      * still passes it to the legacy BN as a variance (timing only) */
 };
 
 struct trace {

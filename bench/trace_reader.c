@@ -360,9 +360,14 @@ static int get_conv(struct parser *p, struct json_object *obj, struct trace_conv
     return 0;
 }
 
+/* The algorithm; -1 (chosen by a backend plan) replays as algorithm 0, which every
+ * direction has. */
 static int get_algo(struct parser *p, struct json_object *obj, struct trace_op *op)
 {
-    return get_int32(p, obj, "algo", 0, MAX_ALGO, &op->algo);
+    if (get_int32(p, obj, "algo", -1, MAX_ALGO, &op->algo))
+        return -1;
+    op->algo = op->algo < 0 ? 0 : op->algo;
+    return 0;
 }
 
 static int parse_conv_fwd(struct parser *p, struct json_object *o, struct trace_op *op)
@@ -412,9 +417,18 @@ static int get_eps(struct parser *p, struct json_object *o, struct trace_op *op)
     return op->eps < 0 ? fail(p, "key \"eps\": expected a number >= 0") : 0;
 }
 
+/* The optional "var_form": what the var buffer holds (absent: the variance). */
+static int get_var_form(struct parser *p, struct json_object *o, struct trace_op *op)
+{
+    static const char *const forms[] = {"variance", "inv_std"};
+    struct json_object *v;
+    return lookup(o, "var_form", &v) &&
+           get_word(p, o, NULL, "var_form", forms, COUNT(forms), &op->var_inv_std);
+}
+
 static int parse_bn_inference(struct parser *p, struct json_object *o, struct trace_op *op)
 {
-    return get_bn_mode(p, o, op) || get_tensor(p, o, "x", &op->t[TRACE_IN]) ||
+    return get_bn_mode(p, o, op) || get_var_form(p, o, op) || get_tensor(p, o, "x", &op->t[TRACE_IN]) ||
            get_tensor(p, o, "y", &op->t[TRACE_OUT]) ||
            get_tensor(p, o, "params", &op->t[TRACE_AUX]) ||
            get_buf(p, o, NULL, "scale", &op->bn_buf[TRACE_BN_SCALE]) ||

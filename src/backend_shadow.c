@@ -1,11 +1,13 @@
 /* The shadow table of the program's cuDNN backend descriptors (include/convbn/backend_shadow.h):
  * one entry per descriptor of a type the shim reads (tensor, convolution, convolution
- * forward operation, norm forward operation, operation graph, engine heuristic, engine,
- * engine config, execution plan, variant pack), keyed by the descriptor pointer in a uthash
- * table under one lock, at most CONVBN_SHADOW_MAX entries.  Values are copied when set: a
- * parent holds copies of its children's values, and everything derived from a graph
- * (heuristic, engine, config, plan) holds a copy of the graph's recognised convolution or
- * batch-norm inference.  Owns the table only; never
+ * forward, backward data and backward filter operations, norm forward operation, operation
+ * graph, engine heuristic, engine, engine config, execution plan, variant pack), keyed by the
+ * descriptor pointer in a uthash table under one lock, at most CONVBN_SHADOW_MAX entries.
+ * The three convolution operations share one shadow (struct bk_op): their operands are kept
+ * in forward roles (x: x or dx, w: w or dw, y: y or dy), so one recogniser reads them all.
+ * Values are copied when set: a parent holds copies of its children's values, and everything
+ * derived from a graph (heuristic, engine, config, plan) holds a copy of the graph's
+ * recognised convolution or batch-norm inference.  Owns the table only; never
  * calls cuDNN.  A plan held by deferred work (convbn_shadow_hold) outlives the program's
  * destroy in the table until its last hold is released; the caller then destroys it. */
 #include <limits.h>
@@ -74,11 +76,12 @@ struct shadow {
     union {
         struct bk_tensor tensor;
         struct bk_conv conv;
-        struct bk_op op; /* a convolution forward; a graph's single operation */
+        struct bk_op op; /* a convolution operation; a graph's single operation */
         struct bk_norm norm; /* a norm forward; a graph's single operation */
         struct bk_pack pack;
     } u;
-    int single_conv;                /* graph: OPS is one convolution forward (in u.op) */
+    int single_conv;                /* graph: OPS is one convolution operation (in u.op) */
+    int conv_dir;                   /* graph: its direction (enum convbn_backend_dir) */
     int single_norm;                /* graph: OPS is one norm forward (in u.norm) */
     int holds;                      /* plan: deferred runs that still need it */
     int doomed;                     /* plan: the program destroyed it while held */
@@ -105,6 +108,8 @@ static int shadowed_type(int type)
     case CUDNN_BACKEND_TENSOR_DESCRIPTOR:
     case CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR:
     case CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR:
+    case CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR:
+    case CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR:
     case CUDNN_BACKEND_OPERATION_NORM_FORWARD_DESCRIPTOR:
     case CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR:
     case CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR:
@@ -113,6 +118,19 @@ static int shadowed_type(int type)
     case CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR:
     case CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR: return 1;
     default: return 0;
+    }
+}
+
+/* Returns the direction of a convolution operation type, or -1 for any other type. */
+static int conv_direction(int type)
+{
+    switch (type) {
+    case CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR: return CONVBN_BACKEND_FWD;
+    case CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR:
+        return CONVBN_BACKEND_BWD_DATA;
+    case CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR:
+        return CONVBN_BACKEND_BWD_FILTER;
+    default: return -1;
     }
 }
 
@@ -325,25 +343,52 @@ static void set_op_tensor(struct bk_op *op, struct bk_tensor *t, unsigned bit,
     }
 }
 
+/* Returns the HAVE_* role of a convolution operation's attribute, in forward roles, or 0. */
+static unsigned op_role(int name)
+{
+    switch (name) {
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X: return HAVE_X;
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW: return HAVE_W;
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY: return HAVE_Y;
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC: return HAVE_CONV;
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA: return HAVE_ALPHA;
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA: return HAVE_BETA;
+    default: return 0;
+    }
+}
+
 static void set_op(struct bk_op *op, int name, int type, int64_t count, const void *v)
 {
     const struct shadow *child = child_of(type, count, v);
-    if (name == CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X) {
+    unsigned role = op_role(name);
+    if (role == HAVE_X) {
         set_op_tensor(op, &op->x, HAVE_X, child);
-    } else if (name == CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W) {
+    } else if (role == HAVE_W) {
         set_op_tensor(op, &op->w, HAVE_W, child);
-    } else if (name == CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y) {
+    } else if (role == HAVE_Y) {
         set_op_tensor(op, &op->y, HAVE_Y, child);
-    } else if (name == CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC) {
+    } else if (role == HAVE_CONV) {
         op->have &= ~HAVE_CONV;
         if (child && child->type == CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR) {
             op->conv = child->u.conv;
             op->have |= HAVE_CONV;
         }
-    } else if (name == CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA) {
+    } else if (role == HAVE_ALPHA) {
         op->have = read_scale(type, count, v, &op->alpha) ? op->have & ~HAVE_ALPHA
                                                           : op->have | HAVE_ALPHA;
-    } else if (name == CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA) {
+    } else if (role == HAVE_BETA) {
         op->have = read_scale(type, count, v, &op->beta) ? op->have & ~HAVE_BETA
                                                          : op->have | HAVE_BETA;
     }
@@ -387,8 +432,8 @@ static void set_norm(struct bk_norm *n, int name, int type, int64_t count, const
 static void set_graph_ops(struct shadow *g, int type, int64_t count, const void *v)
 {
     const struct shadow *child = child_of(type, count, v);
-    g->single_conv =
-        child && child->type == CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR;
+    g->conv_dir = child ? conv_direction(child->type) : -1;
+    g->single_conv = g->conv_dir >= 0;
     g->single_norm = child && child->type == CUDNN_BACKEND_OPERATION_NORM_FORWARD_DESCRIPTOR;
     if (g->single_conv)
         g->u.op = child->u.op;
@@ -420,6 +465,8 @@ static void set_pack(struct bk_pack *p, int name, int type, int64_t count, const
 /* Returns 1 for the attributes the shadow reads (the others skip the lock). */
 static int read_attribute(int name)
 {
+    if (op_role(name))
+        return 1;
     switch (name) {
     case CUDNN_ATTR_TENSOR_DATA_TYPE:
     case CUDNN_ATTR_TENSOR_DIMENSIONS:
@@ -433,12 +480,6 @@ static int read_attribute(int name)
     case CUDNN_ATTR_CONVOLUTION_POST_PADDINGS:
     case CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES:
     case CUDNN_ATTR_CONVOLUTION_DILATIONS:
-    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X:
-    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W:
-    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y:
-    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC:
-    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA:
-    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA:
     case CUDNN_ATTR_OPERATION_NORM_FWD_MODE:
     case CUDNN_ATTR_OPERATION_NORM_FWD_PHASE:
     case CUDNN_ATTR_OPERATION_NORM_FWD_XDESC:
@@ -472,7 +513,7 @@ void convbn_shadow_set(cudnnBackendDescriptor_t desc, int name, int type, int64_
         set_tensor(&s->u.tensor, name, type, count, values);
     } else if (s->type == CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR) {
         set_conv(&s->u.conv, name, type, count, values);
-    } else if (s->type == CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR) {
+    } else if (conv_direction(s->type) >= 0) {
         set_op(&s->u.op, name, type, count, values);
     } else if (s->type == CUDNN_BACKEND_OPERATION_NORM_FORWARD_DESCRIPTOR) {
         set_norm(&s->u.norm, name, type, count, values);
@@ -592,8 +633,9 @@ static int conv_geom(const struct bk_conv *c, int nb_spatial, struct convbn_conv
     return 0;
 }
 
-/* Recognises a complete convolution forward operation; returns 0 or -1. */
-static int recognise(const struct bk_op *op, struct convbn_backend_conv *r)
+/* Recognises a complete convolution operation of direction dir (its operands in forward
+ * roles); returns 0 or -1. */
+static int recognise(const struct bk_op *op, int dir, struct convbn_backend_conv *r)
 {
     memset(r, 0, sizeof *r);
     if ((op->have & HAVE_OP) != HAVE_OP || tensor_geom(&op->x, &r->x) ||
@@ -608,6 +650,7 @@ static int recognise(const struct bk_op *op, struct convbn_backend_conv *r)
     r->uid_y = op->y.uid;
     r->alpha = op->alpha;
     r->beta = op->beta;
+    r->direction = dir;
     r->valid = 1;
     return 0;
 }
@@ -645,7 +688,7 @@ void convbn_shadow_finalize(cudnnBackendDescriptor_t desc)
     pthread_mutex_lock(&shadow_lock);
     struct shadow *s = find(desc);
     if (s && s->type == CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR) {
-        if (!s->single_conv || recognise(&s->u.op, &s->rec))
+        if (!s->single_conv || recognise(&s->u.op, s->conv_dir, &s->rec))
             memset(&s->rec, 0, sizeof s->rec);
         if (!s->single_norm || recognise_bn(&s->u.norm, &s->bn_rec))
             memset(&s->bn_rec, 0, sizeof s->bn_rec);
@@ -711,17 +754,32 @@ static const struct shadow *executable(cudnnBackendDescriptor_t plan,
     return p;
 }
 
-int convbn_shadow_conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
-                            struct convbn_conv_call *out)
+/* Fills *out from plan's recognised convolution when its direction is one of the bits of
+ * `directions` (1 << enum convbn_backend_dir); returns the direction, or -1. */
+static int conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
+                     unsigned directions, struct convbn_conv_call *out)
 {
     const struct bk_pack *v;
     int rc = -1;
     pthread_mutex_lock(&shadow_lock);
     const struct shadow *p = executable(plan, pack, &v);
-    if (p && p->rec.valid)
-        rc = fill_call(&p->rec, v, out);
+    if (p && p->rec.valid && (directions >> p->rec.direction & 1u) &&
+        fill_call(&p->rec, v, out) == 0)
+        rc = p->rec.direction;
     pthread_mutex_unlock(&shadow_lock);
     return rc;
+}
+
+int convbn_shadow_conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
+                            struct convbn_conv_call *out)
+{
+    return conv_call(plan, pack, 1u << CONVBN_BACKEND_FWD, out) < 0 ? -1 : 0;
+}
+
+int convbn_shadow_conv_any(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
+                           struct convbn_conv_call *out)
+{
+    return conv_call(plan, pack, ~0u, out);
 }
 
 /* Fills the BN call from a recognised graph and the pack's pointers; returns 0 or -1. */

@@ -7,7 +7,9 @@
  * BatchNorm after it pairs with it.  A plan whose graph is a single batch-norm inference
  * (PyTorch's BatchNorm_v8) is offered to convbn_fuse_bn like a legacy BN, with its inverse
  * variance folded as an inverse standard deviation, and skipped when the pair ran fused.
- * Every other plan flushes the pending work, as a `work` call.  Each hook forwards the
+ * Every other plan flushes the pending work, as a `work` call.  The trace records an
+ * execute as the convolution (forward, backward data or filter) or BN inference its plan
+ * was recognised as, anything else as opaque.  Each hook forwards the
  * caller's exact arguments and returns the real status (a deferred execute, or a BN that ran
  * fused, returns success).  These are `custom` entries of src/cudnn_calls.list. */
 #include "convbn/backend_run.h"
@@ -100,9 +102,9 @@ static cudnnStatus_t execute_bn(cudnnHandle_t handle, cudnnBackendDescriptor_t p
     bn->handle = handle;
     bn->stream = convbn_stream_of(handle);
     convbn_log_call("cudnnBackendExecute", bn->stream);
-    if (convbn_tracing()) { /* recorded as opaque: the trace has no backend BN */
-        struct convbn_trace_op op = {.kind = CONVBN_TRACE_OPAQUE, .api = CONVBN_API_BACKEND,
-                                     .name = "cudnnBackendExecute", .stream = bn->stream};
+    if (convbn_tracing()) {
+        struct convbn_trace_op op;
+        convbn_trace_describe_bn(bn, "cudnnBackendExecute", &op);
         convbn_trace_record(&op);
     }
     cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
@@ -110,6 +112,25 @@ static cudnnStatus_t execute_bn(cudnnHandle_t handle, cudnnBackendDescriptor_t p
         st = real_cudnnBackendExecute(handle, plan, pack);
     convbn_guard_leave();
     return st;
+}
+
+/* Records an execute that is not a recognised BN: a recognised convolution of any
+ * direction as conv_fwd, conv_bwd_data or conv_bwd_filter, anything else as opaque. */
+static void trace_execute(cudnnHandle_t handle, cudnnBackendDescriptor_t plan,
+                          cudnnBackendDescriptor_t pack)
+{
+    static const enum convbn_trace_kind kinds[] = {
+        [CONVBN_BACKEND_FWD] = CONVBN_TRACE_CONV_FWD,
+        [CONVBN_BACKEND_BWD_DATA] = CONVBN_TRACE_CONV_BWD_DATA,
+        [CONVBN_BACKEND_BWD_FILTER] = CONVBN_TRACE_CONV_BWD_FILTER};
+    struct convbn_conv_call c = {0};
+    struct convbn_trace_op op;
+    int dir = convbn_shadow_conv_any(plan, pack, &c);
+    c.api = CONVBN_API_BACKEND;
+    c.stream = convbn_stream_of(handle);
+    convbn_trace_describe_conv(&c, dir < 0 ? CONVBN_TRACE_OPAQUE : kinds[dir],
+                               "cudnnBackendExecute", &op);
+    convbn_trace_record(&op);
 }
 
 EXPORT cudnnStatus_t cudnnBackendExecute(cudnnHandle_t handle,
@@ -123,7 +144,9 @@ EXPORT cudnnStatus_t cudnnBackendExecute(cudnnHandle_t handle,
         convbn_shadow_bn_call(executionPlan, variantPack, &bn) == 0 &&
         convbn_backend_workspace_ok(executionPlan, variantPack)) /* else the real call fails */
         return execute_bn(handle, executionPlan, variantPack, &bn);
-    int guarded = convbn_work_begin("cudnnBackendExecute", handle);
+    int guarded = convbn_work_enter("cudnnBackendExecute", handle);
+    if (guarded && convbn_tracing())
+        trace_execute(handle, executionPlan, variantPack);
     struct convbn_conv_call conv;
     int known = guarded && convbn_shadow_conv_call(executionPlan, variantPack, &conv) == 0;
     enum convbn_reason why_not = CONVBN_FUSABLE;

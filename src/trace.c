@@ -355,6 +355,8 @@ static void write_bn_inference(struct emit *e, const struct convbn_trace_op *op)
     put_buf(e, "bias", op->bn_bias);
     put_buf(e, "mean", op->mean);
     put_buf(e, "var", op->var);
+    if (op->var_inv_std)
+        put_word(e, "var_form", "inv_std");
     put_number(e, "eps", op->eps);
     put_number(e, "alpha", op->alpha);
     put_number(e, "beta", op->beta);
@@ -624,6 +626,29 @@ void convbn_tracer_stop(struct convbn_tracer *t)
         flush_locked(t);
     release(t);
     pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- describing calls ---- */
+
+void convbn_trace_describe_conv(const struct convbn_conv_call *c, enum convbn_trace_kind kind,
+                                const char *name, struct convbn_trace_op *out)
+{
+    *out = (struct convbn_trace_op){
+        .kind = kind, .api = c->api, .name = name, .stream = c->stream,
+        .x = {c->x, c->x_ptr}, .dx = {c->x, c->x_ptr}, .w = {c->w, c->w_ptr},
+        .y = {c->y, c->y_ptr}, .dy = {c->y, c->y_ptr}, .conv = c->conv, .algo = c->algo,
+        .alpha = c->alpha, .beta = c->beta};
+}
+
+void convbn_trace_describe_bn(const struct convbn_bn_call *bn, const char *name,
+                              struct convbn_trace_op *out)
+{
+    *out = (struct convbn_trace_op){
+        .kind = CONVBN_TRACE_BN_INFERENCE, .api = bn->api, .name = name, .stream = bn->stream,
+        .mode = bn->mode, .x = {bn->x, bn->x_ptr}, .y = {bn->y, bn->y_ptr},
+        .params = {bn->params, NULL}, .scale = bn->scale, .bn_bias = bn->bias,
+        .mean = bn->mean, .var = bn->var, .var_inv_std = bn->inv_std, .eps = bn->eps,
+        .alpha = bn->alpha, .beta = bn->beta};
 }
 
 /* ---- the process's trace ---- */

@@ -1,6 +1,7 @@
 /* The shim's shadow of the program's cuDNN backend (graph API) descriptors: for each one,
  * its type and the attribute values the shim needs, copied when the program sets them, so
- * that an execution plan whose graph is a single convolution forward can be recognised at
+ * that an execution plan whose graph is a single convolution (forward, backward data or
+ * backward filter) or a single batch-norm inference can be recognised at
  * cudnnBackendExecute without calling cuDNN.  Values of child descriptors are copied into
  * the parent when they are set, so destroying a child afterwards loses nothing.  The table
  * is bounded (CONVBN_SHADOW_MAX entries); a descriptor beyond the cap, of a type the shim
@@ -16,9 +17,15 @@
 #define CONVBN_SHADOW_MAX 65536
 #define CONVBN_SHADOW_PACK_MAX 32 /* tensors per variant pack the shim reads */
 
-/* A graph recognised as one convolution forward on real tensors, in plain values. */
+/* Which convolution a recognised graph runs. */
+enum convbn_backend_dir { CONVBN_BACKEND_FWD, CONVBN_BACKEND_BWD_DATA, CONVBN_BACKEND_BWD_FILTER };
+
+/* A graph recognised as one convolution on real tensors, in plain values, its operands in
+ * forward roles: backward data keeps dx in x and dy in y, backward filter dw in w and dy
+ * in y (the geometry of the forward convolution it differentiates). */
 struct convbn_backend_conv {
     int valid;                      /* 0: the graph is opaque */
+    int direction;                  /* enum convbn_backend_dir */
     struct convbn_tensor_geom x, y;
     struct convbn_filter_geom w;
     struct convbn_conv_geom conv;
@@ -52,7 +59,8 @@ void convbn_shadow_got(cudnnBackendDescriptor_t desc, int type, int64_t count,
                        const void *values);
 
 /* The program finalized desc successfully: an operation graph of exactly one convolution
- * forward, or of exactly one batch-norm inference, becomes recognised. */
+ * (forward, backward data or backward filter), or of exactly one batch-norm inference,
+ * becomes recognised. */
 void convbn_shadow_finalize(cudnnBackendDescriptor_t desc);
 
 /* The program destroyed desc: forgets its shadow and returns 0 (destroy it now), or, for a
@@ -78,6 +86,11 @@ int convbn_shadow_pack(cudnnBackendDescriptor_t pack, int64_t *uids, void **poin
  * or the program destroyed the plan (held by deferred work). */
 int convbn_shadow_conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
                             struct convbn_conv_call *out);
+
+/* convbn_shadow_conv_call for a recognised convolution of any direction, *out in forward
+ * roles (struct convbn_backend_conv).  Returns its enum convbn_backend_dir, or -1. */
+int convbn_shadow_conv_any(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
+                           struct convbn_conv_call *out);
 
 /* Fills *out (api BACKEND, mode SPATIAL, inv_std 1, eps 0, alpha 1, beta 0, pointers from
  * the variant pack; handle and stream left for the caller) when plan's graph is a recognised

@@ -64,6 +64,7 @@ struct convbn_trace_op {
     int activation;       /* cudnnActivationMode_t */
     int compute;          /* op_tensor: cudnnDataType_t of the computation */
     double alpha, beta, alpha2, alpha_param, beta_param, eps, factor;
+    int var_inv_std;      /* bn_inference: var holds 1/sqrt(var + eps) ("var_form") */
     const void *scale, *bn_bias, *mean, *var, *saved_mean, *saved_inv_var, *dscale, *dbias;
 };
 
@@ -142,6 +143,18 @@ void convbn_trace_record(const struct convbn_trace_op *op);
 
 /* Flushes and closes the process's trace (at exit). */
 void convbn_trace_stop(void);
+
+/* Fills *out with a convolution call as op `kind` (conv_fwd, conv_bwd_data, conv_bwd_filter
+ * or opaque) named `name` (not copied), caller NULL: c holds its api, stream, algo,
+ * alpha/beta and operands in forward roles (backward data: dx in x, dy in y; backward
+ * filter: dw in w, dy in y).  The backend hooks record what it fills. */
+void convbn_trace_describe_conv(const struct convbn_conv_call *c, enum convbn_trace_kind kind,
+                                const char *name, struct convbn_trace_op *out);
+
+/* Fills *out with a BatchNorm inference call as bn_inference named `name` (not copied),
+ * caller NULL; bn->inv_std becomes var_inv_std. */
+void convbn_trace_describe_bn(const struct convbn_bn_call *bn, const char *name,
+                              struct convbn_trace_op *out);
 
 /* Fills *out from a tensor descriptor and pointer; returns 0, or -1 when the descriptor
  * cannot be read (the caller then records the call as opaque). */

@@ -9,7 +9,7 @@
  *
  * usage: backend_seq [--type float|half] [--layout nchw|nhwc] [--out FILE] [--hazard 0|1|2]
  *                    [--bn legacy|backend] [--bn-kernel 0|1] [--benchmark 0|1] [--diff N]
- *                    [--expect-pairs N] [--expect-fused N]
+ *                    [--expect-pairs N] [--expect-fused N] [--backward 1]
  *                    (expectations checked against the shim's counters when it is preloaded)
  * --hazard 1 copies each conv output to the host before its BN (a reader of y: no fusion).
  * --hazard 2 copies an unrelated buffer (the BN's gamma) to the host with cudaMemcpyAsync
@@ -25,6 +25,8 @@
  *   groups, dilation, stride, padding, float/half; legacy or backend BN), each compared with
  *   a naive double reference: |z - ref| / max(1, |ref|) <= 2e-6 float, 4e-3 half (the
  *   tolerances of tests/e2e/differential.c).
+ * --backward 1 runs, after the network, one graph of a single CONVOLUTION_BACKWARD_DATA and
+ *   one of a single CONVOLUTION_BACKWARD_FILTER (3x3, 4 <-> 8 channels; for trace tests).
  * Exit status 0 on success, 1 on a failed expectation, 2 on a cuDNN/CUDA error. */
 #include <math.h>
 #include <stdbool.h>
@@ -45,6 +47,7 @@ struct net {
     int64_t workspace_size;
     int hazard; /* --hazard 1: copy y to the host between each conv and its BN; 2: copy gamma */
     int bn_backend, bn_kernel, benchmark;
+    int backward; /* --backward 1 */
 };
 
 #define BN_EPS 1e-5
@@ -154,6 +157,8 @@ static int out_extent(const struct layer *l, int in)
     return (in + 2 * pad_of(l) - dilation_of(l) * (l->r - 1) - 1) / l->stride + 1;
 }
 
+static cudnnBackendDescriptor_t finish_plan(struct net *net, cudnnBackendDescriptor_t *d);
+
 /* Builds the plan of layer l on in (descriptors listed in d[GRAPH_DESCS] for the caller to
  * destroy): graph, heuristics (mode instant), first engine config, plan. */
 static cudnnBackendDescriptor_t build_plan(struct net *net, const struct act *in,
@@ -171,6 +176,13 @@ static cudnnBackendDescriptor_t build_plan(struct net *net, const struct act *in
     bk_set_desc(d[4], CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, d[3]);
     bk_set(d[4], CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha);
     bk_set(d[4], CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
+    return finish_plan(net, d);
+}
+
+/* Finalizes the operation d[4] and builds its graph, heuristics (mode instant), first engine
+ * config (d[5..7]) and plan. */
+static cudnnBackendDescriptor_t finish_plan(struct net *net, cudnnBackendDescriptor_t *d)
+{
     CUDNN_OK(cudnnBackendFinalize(d[4]));
     d[5] = bk_create(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
     bk_set(d[5], CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &net->handle);
@@ -449,6 +461,46 @@ static struct act conv_bn(struct net *net, const struct act *in, const struct la
     return z;
 }
 
+/* --backward 1: executes one backward data (filter 0) or backward filter (filter 1) graph
+ * of a 3x3 convolution 2x4x8x8 -> 2x8x8x8 with uids 'x' (x or dx), 'w' (w or dw), 'y' (dy). */
+static void backward_graph(struct net *net, int filter)
+{
+    static const struct layer l = {8, 3, 1, 1, 0, 0, 0, 0};
+    const cudnnBackendAttributeName_t attr[2][6] = {
+        {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W,
+         CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY,
+         CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC,
+         CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA,
+         CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA},
+        {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X,
+         CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW,
+         CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY,
+         CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC,
+         CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA,
+         CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA}};
+    float alpha = 1.0f, beta = 0.0f;
+    cudnnBackendDescriptor_t d[GRAPH_DESCS + 1];
+    d[0] = bk_tensor(net, 'x', BATCH, 4, 8, 8);
+    d[1] = bk_tensor(net, 'w', 8, 4, 3, 3);
+    d[2] = bk_tensor(net, 'y', BATCH, 8, 8, 8);
+    d[3] = bk_convolution(&l);
+    d[4] = bk_create(filter ? CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR
+                            : CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR);
+    for (int i = 0; i < 4; i++)
+        bk_set_desc(d[4], attr[filter][i], d[i]);
+    bk_set(d[4], attr[filter][4], CUDNN_TYPE_FLOAT, 1, &alpha);
+    bk_set(d[4], attr[filter][5], CUDNN_TYPE_FLOAT, 1, &beta);
+    d[GRAPH_DESCS] = finish_plan(net, d);
+    void *x = e2e_random_buffer((size_t)BATCH * 4 * 8 * 8, net->type, -1.0f, 1.0f);
+    void *w = e2e_random_buffer((size_t)8 * 4 * 3 * 3, net->type, -1.0f, 1.0f);
+    void *dy = e2e_random_buffer((size_t)BATCH * 8 * 8 * 8, net->type, -1.0f, 1.0f);
+    execute(net, d[GRAPH_DESCS], x, w, dy);
+    destroy_all(d, GRAPH_DESCS + 1);
+    CUDA_OK(cudaFree(x));
+    CUDA_OK(cudaFree(w));
+    CUDA_OK(cudaFree(dy));
+}
+
 static int parse_args(int argc, char **argv, struct net *net, const char **out,
                       struct e2e_expectations *expect, int *diff)
 {
@@ -470,6 +522,8 @@ static int parse_args(int argc, char **argv, struct net *net, const char **out,
             *diff = atoi(val);
         else if (!strcmp(opt, "--out"))
             *out = val;
+        else if (!strcmp(opt, "--backward"))
+            net->backward = atoi(val);
         else if (!strcmp(opt, "--expect-pairs"))
             expect->pairs = strtol(val, NULL, 10);
         else if (!strcmp(opt, "--expect-fused"))
@@ -673,7 +727,8 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv, &net, &out_path, &expect, &diff) != 0) {
         fprintf(stderr, "usage: backend_seq [--type float|half] [--layout nchw|nhwc] "
                         "[--out FILE] [--hazard 0|1|2] [--bn legacy|backend] [--bn-kernel 0|1] "
-                        "[--benchmark 0|1] [--diff N] [--expect-pairs N] [--expect-fused N]\n");
+                        "[--benchmark 0|1] [--diff N] [--expect-pairs N] [--expect-fused N] "
+                        "[--backward 1]\n");
         return 2;
     }
     if (out_path && !(net.out = fopen(out_path, "wb"))) {
@@ -694,6 +749,8 @@ int main(int argc, char **argv)
         CUDA_OK(cudaFree(x.data));
         x = next;
     }
+    for (int i = 0; net.backward && i < 2; i++)
+        backward_graph(&net, i);
     CUDA_OK(cudaStreamSynchronize(stream));
     printf("backend_seq: %d pairs issued, output %dx%dx%dx%d\n", nb_layers, BATCH, x.c, x.h,
            x.w);

@@ -266,6 +266,28 @@ check "bench: bad arguments print the usage, exit 2" bash -c "
   LD_PRELOAD='$preload' '$bench' -n 0 '$tmp/bad.jsonl' 2>'$tmp/args.out'; rc=\$?; cat '$tmp/args.out'
   [ \$rc = 2 ] && grep -q '^usage: convbn-bench' '$tmp/args.out'"
 
+# Backend graphs in the trace: backend_seq with backend BNs and --backward 1 records each of
+# its 6 pairs as conv_fwd and bn_inference (var_form inv_std, eps 0) with api backend, one
+# conv_bwd_data and one conv_bwd_filter with api backend, and no opaque backend execute; the
+# bench replays that trace through the legacy calls with every pair fused.
+backend_trace() {
+  CONVBN_MODE=observe CONVBN_TRACE="$tmp/bk.%p.jsonl" LD_PRELOAD="$preload" "$bin/backend_seq" \
+    --bn backend --backward 1 >/dev/null || return 1
+  local t want n; t=$(ls "$tmp"/bk.*.jsonl) || return 1
+  for want in '6 "op":"conv_fwd","api":"backend"' \
+      '6 "op":"bn_inference","api":"backend".*"var_form":"inv_std","eps":0,' \
+      '1 "op":"conv_bwd_data","api":"backend"' '1 "op":"conv_bwd_filter","api":"backend"' \
+      '0 "op":"opaque","api":"backend"'; do
+    n=$(grep -c -- "${want#* }" "$t")
+    [ "$n" = "${want%% *}" ] || { echo "$n lines match ${want#* }, expected ${want%% *}"; return 1; }
+  done
+  LD_PRELOAD="$preload" "$bench" -n 1 -w 0 "$t" >"$tmp/bk.out" || { cat "$tmp/bk.out"; return 1; }
+  cat "$tmp/bk.out"
+  grep -q '^shim: fused 6 of 6 pairs' "$tmp/bk.out" && grep -q '^check: 6 pairs.*: ok$' "$tmp/bk.out"
+}
+check "trace: backend conv, BN and backward graphs recorded with api backend, and replayed" \
+  backend_trace
+
 # Bundled synthetic traces are valid (schema, each BN consumes its conv's output), their
 # summary counts the pairs of the real architectures, and the plot script draws a PNG.
 check "bundled traces pass gen-traces.py --check" python3 scripts/gen-traces.py --check bench/traces/*.jsonl

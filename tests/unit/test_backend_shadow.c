@@ -5,7 +5,10 @@
  * padding, two operations, an unfinalized graph, a variant pack without the uids) is
  * opaque; destroy and address reuse; a held plan's postponed destroy; the copy of a pack's
  * uids and pointers; the cap on entries; a batch-norm inference graph recognised (and the
- * training phase, non-FLOAT or non-per-channel parameters and a missing mode opaque). */
+ * training phase, non-FLOAT or non-per-channel parameters and a missing mode opaque);
+ * single convolution backward data and backward filter graphs recognised in forward roles
+ * (never offered as a forward conv), and a graph of an unshadowed operation or an
+ * incomplete backward operation opaque. */
 #include <check.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -71,7 +74,32 @@ static void convolution(int64_t post)
 
 struct build {
     int nhwc_filter, strided_filter, virtual_y, post, two_ops, finalize_graph, via_engine;
+    int direction;  /* enum convbn_backend_dir, or 3: a matmul operation (not shadowed) */
+    int skip_y;     /* the operation's y (dy) attribute is never set */
 };
+
+/* Per direction: the operation's type and its x, w, y, conv, alpha and beta attributes (in
+ * forward roles). */
+static const int op_types[4] = {CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR,
+                                CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR,
+                                CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR,
+                                CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR};
+static const cudnnBackendAttributeName_t op_attrs[4][6] = {
+    {CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
+     CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
+     CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
+     CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA},
+    {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W,
+     CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY,
+     CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC,
+     CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA},
+    {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW,
+     CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY,
+     CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC,
+     CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA,
+     CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA},
+    {CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_ATTR_MATMUL_COMP_TYPE,
+     CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_ATTR_MATMUL_COMP_TYPE}};
 
 /* x 2x4x8x8, w 6x2x3x3 (groups 2), y 2x6x4x4; the children of each descriptor are destroyed
  * right after they are set.  Ends with a plan (PLAN) and a variant pack (PACK). */
@@ -87,15 +115,15 @@ static void build(const struct build *b)
     convolution(b->post);
     float alpha = 1.0f;
     double beta = 0.5;
-    convbn_shadow_create(desc(OP), CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
-    set_desc(OP, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, X);
-    set_desc(OP, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, W);
-    set_desc(OP, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, Y);
-    set_desc(OP, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CONV);
-    convbn_shadow_set(desc(OP), CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT,
-                      1, &alpha);
-    convbn_shadow_set(desc(OP), CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_DOUBLE,
-                      1, &beta);
+    const cudnnBackendAttributeName_t *attr = op_attrs[b->direction];
+    convbn_shadow_create(desc(OP), op_types[b->direction]);
+    set_desc(OP, attr[0], X);
+    set_desc(OP, attr[1], W);
+    if (!b->skip_y)
+        set_desc(OP, attr[2], Y);
+    set_desc(OP, attr[3], CONV);
+    convbn_shadow_set(desc(OP), attr[4], CUDNN_TYPE_FLOAT, 1, &alpha);
+    convbn_shadow_set(desc(OP), attr[5], CUDNN_TYPE_DOUBLE, 1, &beta);
     convbn_shadow_finalize(desc(OP));
     for (int i = X; i <= CONV; i++)
         convbn_shadow_destroy(desc(i));
@@ -398,6 +426,49 @@ START_TEST(batch_norm_inference_recognised)
 }
 END_TEST
 
+/* Case i: backward data (0) and backward filter (1), recognised in forward roles; the
+ * planner's lookup (convbn_shadow_conv_call) never sees them. */
+START_TEST(backward_recognised)
+{
+    struct convbn_conv_call c;
+    struct build b = {.post = 1, .finalize_graph = 1, .via_engine = _i,
+                      .direction = _i ? CONVBN_BACKEND_BWD_FILTER : CONVBN_BACKEND_BWD_DATA};
+    ck_assert_int_eq(recognised(&b, &c), -1);
+    ck_assert_int_eq(convbn_shadow_conv_any(desc(PLAN), desc(PACK), &c), b.direction);
+    ck_assert_int_eq(c.api, CONVBN_API_BACKEND);
+    ck_assert_int_eq(c.algo, -1);
+    ck_assert_ptr_eq(c.x_ptr, x_buf); /* dx for backward data */
+    ck_assert_ptr_eq(c.w_ptr, w_buf); /* dw for backward filter */
+    ck_assert_ptr_eq(c.y_ptr, y_buf); /* dy */
+    ck_assert_int_eq(c.x.dims[1], 4);
+    ck_assert_int_eq(c.y.dims[1], 6);
+    ck_assert_int_eq(c.w.dims[0], 6);
+    ck_assert_int_eq(c.conv.groups, 2);
+    ck_assert_int_eq(c.conv.stride[1], 2);
+    ck_assert(c.alpha == 1.0 && c.beta == 0.5);
+    struct convbn_backend_conv r;
+    convbn_shadow_recognised(desc(PLAN), &r);
+    ck_assert(r.valid && r.direction == b.direction);
+    pack(2); /* no 'x' */
+    ck_assert_int_eq(convbn_shadow_conv_any(desc(PLAN), desc(PACK), &c), -1);
+}
+END_TEST
+
+/* Case i: a forward graph is found by conv_any too (0); a graph whose operation is not
+ * shadowed (1) and a backward data (2) or filter (3) operation without dy stay opaque. */
+START_TEST(other_graphs_opaque)
+{
+    struct convbn_conv_call c;
+    struct convbn_bn_call bn;
+    struct build b = {.post = 1, .finalize_graph = 1, .direction = _i == 1 ? 3 : _i ? _i - 1 : 0,
+                      .skip_y = _i >= 2};
+    build(&b);
+    pack(3);
+    ck_assert_int_eq(convbn_shadow_conv_any(desc(PLAN), desc(PACK), &c), _i == 0 ? 0 : -1);
+    ck_assert_int_eq(convbn_shadow_bn_call(desc(PLAN), desc(PACK), &bn), -1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("backend_shadow");
@@ -412,6 +483,8 @@ int main(void)
     tcase_add_test(tc, pack_copied_out);
     tcase_add_test(tc, table_is_bounded);
     tcase_add_loop_test(tc, batch_norm_inference_recognised, 0, 5);
+    tcase_add_loop_test(tc, backward_recognised, 0, 2);
+    tcase_add_loop_test(tc, other_graphs_opaque, 0, 4);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

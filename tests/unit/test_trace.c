@@ -1,7 +1,8 @@
 /* Unit tests for src/trace.c: the header and the line of every op kind written from
  * hand-built records (exact strings), buffer, stream and thread ids, string escaping and
  * numbers, call sites, the flush rules (whole lines only), the bounded tables, a failed open
- * and concurrent recording. */
+ * and concurrent recording; backend convolutions (three directions, in forward roles) and a
+ * backend BN with an inverse std described from call records. */
 #include <check.h>
 #include <fcntl.h>
 #include <math.h>
@@ -302,6 +303,75 @@ START_TEST(bn_inference_and_training_lines)
                 "\"mode\":\"spatial_persistent\",\"x\":" BN_X ",\"y\":" BN_Y ",\"params\":" BN_P ","
                 "\"scale\":2,\"bias\":3,\"mean\":4,\"var\":5,\"eps\":1e-05,\"alpha\":1,\"beta\":0,"
                 "\"factor\":0.1,\"saved_mean\":6,\"saved_inv_var\":null}");
+}
+END_TEST
+
+/* A backend convolution in forward roles: x 1x3x8x8, w 4x3x3x3, y 1x4x8x8, algo -1. */
+static struct convbn_conv_call backend_conv(void)
+{
+    struct convbn_conv_call c = {
+        .api = CONVBN_API_BACKEND, .stream = STREAM(1), .algo = -1, .alpha = 1, .beta = 0.5,
+        .x = tensor(CUDNN_DATA_FLOAT, 1, 3, 8, 8, NULL).geom,
+        .w = filter(CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, 4, 3, 3, 3, NULL).geom,
+        .y = tensor(CUDNN_DATA_FLOAT, 1, 4, 8, 8, NULL).geom,
+        .conv = conv2d(1, 1, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DEFAULT_MATH),
+        .x_ptr = BUF(0), .w_ptr = BUF(1), .y_ptr = (void *)BUF(2)};
+    return c;
+}
+
+#define BACKEND_COMMON(op) "{\"seq\":0,\"op\":\"" op "\",\"api\":\"backend\",\"stream\":1," \
+                           "\"thread\":0,\"name\":\"cudnnBackendExecute\","
+#define BACKEND_TAIL ",\"conv\":" CONV_3X3 ",\"algo\":-1,\"alpha\":1,\"beta\":0.5}"
+
+START_TEST(backend_conv_lines)
+{
+    struct convbn_conv_call c = backend_conv();
+    struct convbn_trace_op op;
+    convbn_trace_describe_conv(&c, CONVBN_TRACE_CONV_FWD, "cudnnBackendExecute", &op);
+    ck_assert_ptr_null(op.caller);
+    ck_assert_trace_line(&op, BACKEND_COMMON("conv_fwd") "\"x\":" X_1_3_8_8 ",\"w\":" W_4_3_3_3
+                              ",\"y\":" Y_1_4_8_8("2") BACKEND_TAIL);
+    convbn_trace_describe_conv(&c, CONVBN_TRACE_CONV_BWD_DATA, "cudnnBackendExecute", &op);
+    ck_assert_trace_line(&op, BACKEND_COMMON("conv_bwd_data")
+                         "\"w\":{\"type\":\"float\",\"format\":\"NCHW\",\"dims\":[4,3,3,3],"
+                         "\"buf\":0},\"dy\":" Y_1_4_8_8("1") ",\"dx\":{\"type\":\"float\","
+                         "\"dims\":[1,3,8,8],\"strides\":[192,64,8,1],\"buf\":2}" BACKEND_TAIL);
+    convbn_trace_describe_conv(&c, CONVBN_TRACE_CONV_BWD_FILTER, "cudnnBackendExecute", &op);
+    ck_assert_trace_line(&op, BACKEND_COMMON("conv_bwd_filter") "\"x\":" X_1_3_8_8
+                         ",\"dy\":" Y_1_4_8_8("1") ",\"dw\":{\"type\":\"float\","
+                         "\"format\":\"NCHW\",\"dims\":[4,3,3,3],\"buf\":2}" BACKEND_TAIL);
+    convbn_trace_describe_conv(&c, CONVBN_TRACE_OPAQUE, "cudnnBackendExecute", &op);
+    ck_assert_trace_line(&op, "{\"seq\":0,\"op\":\"opaque\",\"api\":\"backend\",\"stream\":1,"
+                              "\"thread\":0,\"name\":\"cudnnBackendExecute\"}");
+}
+END_TEST
+
+/* A backend BN (inverse std, eps 0) says "var_form":"inv_std"; a legacy one says nothing. */
+START_TEST(backend_bn_line)
+{
+    struct convbn_bn_call bn = {
+        .api = CONVBN_API_BACKEND, .inv_std = 1, .mode = CUDNN_BATCHNORM_SPATIAL,
+        .x = tensor(CUDNN_DATA_FLOAT, 1, 4, 8, 8, NULL).geom,
+        .y = tensor(CUDNN_DATA_FLOAT, 1, 4, 8, 8, NULL).geom,
+        .params = tensor(CUDNN_DATA_FLOAT, 1, 4, 1, 1, NULL).geom, .x_ptr = BUF(0),
+        .y_ptr = (void *)BUF(1), .scale = BUF(4), .bias = BUF(5), .mean = BUF(6),
+        .var = BUF(7), .alpha = 1};
+    struct convbn_trace_op op;
+    convbn_trace_describe_bn(&bn, "cudnnBackendExecute", &op);
+    ck_assert_trace_line(&op,
+                "{\"seq\":0,\"op\":\"bn_inference\",\"api\":\"backend\",\"stream\":0,"
+                "\"thread\":0,\"name\":\"cudnnBackendExecute\",\"mode\":\"spatial\","
+                "\"x\":" BN_X ",\"y\":" BN_Y ",\"params\":" BN_P ","
+                "\"scale\":2,\"bias\":3,\"mean\":4,\"var\":5,\"var_form\":\"inv_std\","
+                "\"eps\":0,\"alpha\":1,\"beta\":0}");
+    bn.inv_std = 0;
+    bn.api = CONVBN_API_LEGACY;
+    bn.eps = 1e-5;
+    convbn_trace_describe_bn(&bn, "cudnnBatchNormalizationForwardInference", &op);
+    char *line = line_for(&op);
+    ck_assert_ptr_null(strstr(line, "var_form"));
+    ck_assert_ptr_nonnull(strstr(line, "\"var\":5,\"eps\":1e-05,"));
+    free(line);
 }
 END_TEST
 
@@ -668,6 +738,8 @@ int main(void)
     tcase_add_test(lines, conv_backward_lines);
     tcase_add_test(lines, bn_inference_and_training_lines);
     tcase_add_test(lines, bn_backward_line);
+    tcase_add_test(lines, backend_conv_lines);
+    tcase_add_test(lines, backend_bn_line);
     tcase_add_test(lines, tensor_op_lines);
     tcase_add_test(lines, opaque_line);
     tcase_add_test(lines, unknown_enum_values_named_unknown);
