@@ -2,7 +2,9 @@
  * the program's plan in the shadow table and a shim-owned variant pack built with the real
  * cuDNN backend calls from the shadow's copy of the program's pack (same unique ids and data
  * pointers) and the stream's CONVBN_SCRATCH_PLAN workspace, which nothing else uses, so the
- * pointer in the pack stays valid until the deferred run.  Owns nothing beyond those. */
+ * pointer in the pack stays valid until the deferred run.  Owns nothing beyond those.  For
+ * CONVBN_VERIFY it also builds short-lived packs that redirect a conv's output, or a backend
+ * BN's input and output, into shim scratch; the program's buffers are never written. */
 #include "convbn/backend_run.h"
 #include "convbn/backend_shadow.h"
 #include "convbn/device_memory.h"
@@ -98,4 +100,66 @@ void convbn_backend_release(struct convbn_backend_run *run)
     if (run->plan && convbn_shadow_release(run->plan))
         real_cudnnBackendDestroyDescriptor(run->plan);
     run->plan = run->pack = NULL;
+}
+
+/* Points every entry of the n pointers that equals from at to instead. */
+static void redirect(void **pointers, int n, const void *from, void *to)
+{
+    for (int i = 0; i < n; i++)
+        if (pointers[i] == from)
+            pointers[i] = to;
+}
+
+/* Reads the unique ids, data pointers (at most CONVBN_SHADOW_PACK_MAX) and workspace of a
+ * finalized pack with the real function; returns their number, or -1. */
+static int read_pack(cudnnBackendDescriptor_t pack, int64_t *uids, void **pointers,
+                     void **workspace)
+{
+    int64_t n = 0, m = 0;
+    if (real_cudnnBackendGetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64,
+                                      CONVBN_SHADOW_PACK_MAX, &n, uids) != CUDNN_STATUS_SUCCESS ||
+        real_cudnnBackendGetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+                                      CUDNN_TYPE_VOID_PTR, CONVBN_SHADOW_PACK_MAX, &m,
+                                      pointers) != CUDNN_STATUS_SUCCESS ||
+        n != m || n > CONVBN_SHADOW_PACK_MAX ||
+        get_one(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, workspace))
+        return -1;
+    return (int)n;
+}
+
+cudnnBackendDescriptor_t convbn_backend_pack_into(const struct convbn_backend_run *run,
+                                                  const void *y, void *to)
+{
+    int64_t uids[CONVBN_SHADOW_PACK_MAX];
+    void *pointers[CONVBN_SHADOW_PACK_MAX], *ws = NULL;
+    int n = run->pack ? read_pack(run->pack, uids, pointers, &ws) : -1;
+    if (n < 0)
+        return NULL;
+    redirect(pointers, n, y, to);
+    return build_pack(uids, pointers, n, ws);
+}
+
+void convbn_backend_pack_destroy(cudnnBackendDescriptor_t pack)
+{
+    real_cudnnBackendDestroyDescriptor(pack);
+}
+
+cudnnStatus_t convbn_backend_bn_into(const struct convbn_bn_call *bn, const void *x, void *y)
+{
+    int64_t uids[CONVBN_SHADOW_PACK_MAX], size = 0;
+    void *pointers[CONVBN_SHADOW_PACK_MAX], *ws = NULL;
+    int n = convbn_shadow_pack(bn->pack, uids, pointers, CONVBN_SHADOW_PACK_MAX);
+    if (n < 0 ||
+        get_one(bn->plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, &size))
+        return CUDNN_STATUS_INTERNAL_ERROR;
+    if (size > 0 && !(ws = convbn_scratch(bn->stream, CONVBN_SCRATCH_WORKSPACE, (size_t)size)))
+        return CUDNN_STATUS_INTERNAL_ERROR;
+    redirect(pointers, n, bn->y_ptr, y); /* first: in place, both entries now point at y */
+    redirect(pointers, n, bn->x_ptr, (void *)x);
+    cudnnBackendDescriptor_t pack = build_pack(uids, pointers, n, ws);
+    if (!pack)
+        return CUDNN_STATUS_INTERNAL_ERROR;
+    cudnnStatus_t st = real_cudnnBackendExecute(bn->handle, bn->plan, pack);
+    real_cudnnBackendDestroyDescriptor(pack);
+    return st;
 }

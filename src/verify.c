@@ -1,11 +1,15 @@
 /* CONVBN_VERIFY=1 (DESIGN.md section 6): after a fused pair ran, the original conv and BN run
  * again into shim scratch buffers, both results are copied to the host and compared element
- * by element; the worst errors are recorded per pair signature.  Slow by design (two
- * device-to-host copies and a stream synchronisation per pair); a debugging aid.  Owns no
- * state; never touches the program's buffers except to read the fused result. */
+ * by element; the worst errors are recorded per pair signature.  A backend conv reruns its
+ * held plan with a second shim variant pack whose output is the scratch; a backend BN reruns
+ * the program's own plan (alive: this runs inside its cudnnBackendExecute) with a shim pack
+ * reading and writing scratch.  Slow by design (two device-to-host copies and a stream
+ * synchronisation per pair); a debugging aid.  Owns no state; never touches the program's
+ * buffers except to read the fused result. */
 #include <math.h>
 #include <stdlib.h>
 
+#include "convbn/backend_run.h"
 #include "convbn/desc_cache.h"
 #include "convbn/device_memory.h"
 #include "convbn/dtype.h"
@@ -19,6 +23,8 @@
 static cudnnStatus_t run_original_bn(const struct convbn_pending *p,
                                      const struct convbn_bn_call *bn, const void *y, void *z)
 {
+    if (bn->inv_std) /* a backend BN: no legacy BN takes an inverse std */
+        return convbn_backend_bn_into(bn, y, z);
     const float alpha = (float)bn->alpha, beta = 0.0f;
     cudnnTensorDescriptor_t z_desc = convbn_tensor_desc_acquire(&bn->y);
     cudnnTensorDescriptor_t p_desc = convbn_tensor_desc_acquire(&bn->params);
@@ -60,17 +66,31 @@ static int copy_to_host(void *dst, const void *src, size_t bytes)
     return real_cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost) == cudaSuccess;
 }
 
-void convbn_verify_pair(const struct convbn_pending *p, const struct convbn_bn_call *bn)
+/* Runs the original conv of p into y; returns the cuDNN status. */
+static cudnnStatus_t run_original_conv(const struct convbn_pending *p, void *y)
 {
-    if (p->conv.api == CONVBN_API_BACKEND || bn->inv_std)
-        return; /* a backend conv's shim variant pack writes the program's y, a backend BN
-                 * has no legacy twin with an inverse variance: not verified (yet) */
-    size_t y_bytes = convbn_tensor_span_bytes(&p->conv.y), z_bytes = convbn_tensor_span_bytes(&bn->y);
-    void *y = convbn_scratch(p->conv.stream, CONVBN_SCRATCH_VERIFY_Y, y_bytes);
-    void *z = convbn_scratch(p->conv.stream, CONVBN_SCRATCH_VERIFY_Z, z_bytes);
     struct convbn_pending unfused = *p;
     unfused.conv.y_ptr = y;
-    if (!y || !z || convbn_exec_deferred(&unfused) != CUDNN_STATUS_SUCCESS ||
+    if (p->conv.api != CONVBN_API_BACKEND)
+        return convbn_exec_deferred(&unfused);
+    /* the held plan's shim pack writes the program's y: run a copy writing the scratch */
+    unfused.backend.pack = convbn_backend_pack_into(&p->backend, p->conv.y_ptr, y);
+    if (!unfused.backend.pack)
+        return CUDNN_STATUS_INTERNAL_ERROR;
+    cudnnStatus_t st = convbn_exec_deferred(&unfused);
+    convbn_backend_pack_destroy(unfused.backend.pack);
+    return st;
+}
+
+void convbn_verify_pair(const struct convbn_pending *p, const struct convbn_bn_call *bn)
+{
+    size_t y_bytes = convbn_tensor_span_bytes(&p->conv.y), z_bytes = convbn_tensor_span_bytes(&bn->y);
+    int in_place = bn->x_ptr == bn->y_ptr; /* rerun in place: a pack's pointers cannot tell
+                                            * a backend BN's x from its y */
+    void *y = convbn_scratch(p->conv.stream, CONVBN_SCRATCH_VERIFY_Y,
+                             in_place && z_bytes > y_bytes ? z_bytes : y_bytes);
+    void *z = in_place ? y : convbn_scratch(p->conv.stream, CONVBN_SCRATCH_VERIFY_Z, z_bytes);
+    if (!y || !z || run_original_conv(p, y) != CUDNN_STATUS_SUCCESS ||
         run_original_bn(p, bn, y, z) != CUDNN_STATUS_SUCCESS)
         return;
     void *fused_host = malloc(z_bytes), *ref_host = malloc(z_bytes);

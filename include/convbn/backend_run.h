@@ -28,6 +28,24 @@ int convbn_backend_workspace_ok(cudnnBackendDescriptor_t plan, cudnnBackendDescr
 cudnnStatus_t convbn_backend_execute(const struct convbn_conv_call *conv,
                                      const struct convbn_backend_run *run);
 
+/* For CONVBN_VERIFY: returns a new shim variant pack like run->pack (the deferred conv's:
+ * same unique ids, pointers and workspace) but with every data pointer equal to y (the conv
+ * output) replaced by `to`, or NULL when cuDNN refuses a query or the pack.  The caller
+ * owns it and destroys it with convbn_backend_pack_destroy. */
+cudnnBackendDescriptor_t convbn_backend_pack_into(const struct convbn_backend_run *run,
+                                                  const void *y, void *to);
+
+/* Destroys a pack returned by convbn_backend_pack_into. */
+void convbn_backend_pack_destroy(cudnnBackendDescriptor_t pack);
+
+/* For CONVBN_VERIFY: runs the program's backend BN (bn->plan, still alive: called within its
+ * cudnnBackendExecute) on bn->handle with a shim pack that is the program's (bn->pack) with
+ * the BN's input read from x and its output written to y (for a BN in place, x == y), and
+ * the plan's workspace, if any, from the stream's CONVBN_SCRATCH_WORKSPACE.  Returns the
+ * real execute's status, or CUDNN_STATUS_INTERNAL_ERROR when a query, the scratch or the
+ * pack fails. */
+cudnnStatus_t convbn_backend_bn_into(const struct convbn_bn_call *bn, const void *x, void *y);
+
 /* Destroys the shim pack and drops the plan hold, destroying the plan for real when the
  * program already destroyed it; clears *run.  Nothing to do for a legacy conv. */
 void convbn_backend_release(struct convbn_backend_run *run);

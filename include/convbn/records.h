@@ -50,6 +50,9 @@ struct convbn_bn_call {
     const void *scale, *bias, *mean, *var;
     double eps;
     double alpha, beta;
+    /* Backend BN: the program's plan and variant pack, valid during its cudnnBackendExecute
+     * only (CONVBN_VERIFY reruns them); NULL for a legacy BN. */
+    cudnnBackendDescriptor_t plan, pack;
 };
 
 /* Reads a cuDNN scaling factor (alpha/beta): double for DOUBLE data, float otherwise.
