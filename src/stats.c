@@ -25,7 +25,7 @@ _Static_assert(CONVBN_REASON_COUNT <= CONVBN_COUNTERS_REASONS, "reason counters 
 
 struct pair_key {
     double eps;
-    int api, kind, has_bias, bn_mode, param_type, reason, activation;
+    int api, kind, has_bias, bn_mode, param_type, reason, activation, inv_std;
     struct convbn_tensor_geom x, y;
     struct convbn_filter_geom w;
     struct convbn_conv_geom conv;
@@ -55,6 +55,7 @@ static void make_key(struct pair_key *key, const struct convbn_conv_call *conv,
     memset(key, 0, sizeof *key);
     key->has_bias = conv->bias_ptr != NULL;
     key->eps = bn->eps;
+    key->inv_std = bn->inv_std;
     key->api = conv->api;
     key->kind = conv->kind;
     key->bn_mode = bn->mode;
@@ -94,10 +95,14 @@ static const char *outcome_name(enum convbn_reason reason, int fused)
 static void log_signature(unsigned long id, const struct convbn_conv_call *conv,
                           const struct convbn_bn_call *bn, enum convbn_reason reason, int fused)
 {
-    char x[64], w[64], y[64], pad[32], stride[32], dil[32], site[512];
+    char x[64], w[64], y[64], pad[32], stride[32], dil[32], eps[32], site[512];
     const struct convbn_conv_geom *g = &conv->conv;
+    if (bn->inv_std) /* a backend BN is handed 1/sqrt(var + eps): its eps is not known */
+        snprintf(eps, sizeof eps, "n/a var=inv_std");
+    else
+        snprintf(eps, sizeof eps, "%g", bn->eps);
     convbn_logf("pair #%lu api=%s conv=%s x=%s w=%s y=%s pad=%s stride=%s dilation=%s "
-                "groups=%d %s type=%s layout=%s bn=%s eps=%g -> %s at %s", id,
+                "groups=%d %s type=%s layout=%s bn=%s eps=%s -> %s at %s", id,
                 conv->api == CONVBN_API_LEGACY ? "legacy" : "backend", conv_kind_name(conv),
                 convbn_format_dims(x, sizeof x, conv->x.dims, conv->x.nb_dims),
                 convbn_format_dims(w, sizeof w, conv->w.dims, conv->w.nb_dims),
@@ -107,7 +112,7 @@ static void log_signature(unsigned long id, const struct convbn_conv_call *conv,
                 convbn_format_list(dil, sizeof dil, g->dilation, g->nb_spatial), g->groups,
                 g->mode == CUDNN_CONVOLUTION ? "convolution" : "cross-correlation",
                 convbn_type_name(conv->y.type), convbn_layout_name(&conv->y),
-                bn_mode_name(bn->mode), bn->eps, outcome_name(reason, fused),
+                bn_mode_name(bn->mode), eps, outcome_name(reason, fused),
                 convbn_callsite_describe(site, sizeof site));
 }
 
