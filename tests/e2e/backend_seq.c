@@ -9,7 +9,8 @@
  *
  * usage: backend_seq [--type float|half] [--layout nchw|nhwc] [--out FILE] [--hazard 0|1|2]
  *                    [--bn legacy|backend] [--bn-kernel 0|1] [--benchmark 0|1] [--diff N]
- *                    [--expect-pairs N] [--expect-fused N] [--backward 1]
+ *                    [--conv backend|legacy] [--expect-pairs N] [--expect-fused N]
+ *                    [--expect-verified N] [--backward 1]
  *                    (expectations checked against the shim's counters when it is preloaded)
  * --hazard 1 copies each conv output to the host before its BN (a reader of y: no fusion).
  * --hazard 2 copies an unrelated buffer (the BN's gamma) to the host with cudaMemcpyAsync
@@ -21,6 +22,11 @@
  *   cudaLaunchKernel between the conv and the BN, as PyTorch does.
  * --benchmark 1 (cudnn.benchmark) runs the first layer only, its conv built as 21 plans each
  *   executed into the same output before the BN.
+ * --conv legacy runs each conv through cudnnConvolutionForward instead (same geometry and
+ *   weights): a legacy conv followed by the BN of --bn.
+ * --expect-verified N (run with CONVBN_VERIFY=1; not with --diff): the shim compared N fused
+ *   pairs with their unfused calls, the worst relative error within the tolerance of --diff
+ *   below for --type.
  * --diff N replaces the network by N random backend conv -> BN pairs (shapes, NCHW/NHWC,
  *   groups, dilation, stride, padding, float/half; legacy or backend BN), each compared with
  *   a naive double reference: |z - ref| / max(1, |ref|) <= 2e-6 float, 4e-3 half (the
@@ -48,6 +54,7 @@ struct net {
     int hazard; /* --hazard 1: copy y to the host between each conv and its BN; 2: copy gamma */
     int bn_backend, bn_kernel, benchmark;
     int backward; /* --backward 1 */
+    int legacy_conv; /* --conv legacy */
 };
 
 #define BN_EPS 1e-5
@@ -227,16 +234,21 @@ static cudnnBackendDescriptor_t cached_plan(struct net *net, const struct act *i
     return p->plan;
 }
 
-static void ensure_workspace(struct net *net, cudnnBackendDescriptor_t plan)
+static void grow_workspace(struct net *net, int64_t size)
 {
-    int64_t size = 0, n = 0;
-    CUDNN_OK(cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                      CUDNN_TYPE_INT64, 1, &n, &size));
     if (size <= net->workspace_size)
         return;
     CUDA_OK(cudaFree(net->workspace));
     CUDA_OK(cudaMalloc(&net->workspace, (size_t)size));
     net->workspace_size = size;
+}
+
+static void ensure_workspace(struct net *net, cudnnBackendDescriptor_t plan)
+{
+    int64_t size = 0, n = 0;
+    CUDNN_OK(cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                      CUDNN_TYPE_INT64, 1, &n, &size));
+    grow_workspace(net, size);
 }
 
 /* y = conv(x, w) through plan, with a new variant pack destroyed right after. */
@@ -252,6 +264,39 @@ static void execute(struct net *net, cudnnBackendDescriptor_t plan, void *x, voi
     CUDNN_OK(cudnnBackendFinalize(pack));
     CUDNN_OK(cudnnBackendExecute(net->handle, plan, pack));
     CUDNN_OK(cudnnBackendDestroyDescriptor(pack));
+}
+
+/* y = conv(x, w) of layer l through the legacy cudnnConvolutionForward (--conv legacy), its
+ * descriptors destroyed right after. */
+static void legacy_conv(struct net *net, const struct act *in, const struct layer *l, void *w,
+                        const struct act *y)
+{
+    cudnnFilterDescriptor_t wd;
+    cudnnConvolutionDescriptor_t cd;
+    cudnnTensorDescriptor_t xd = e2e_tensor(net->format, net->type, BATCH, in->c, in->h, in->w);
+    cudnnTensorDescriptor_t yd = e2e_tensor(net->format, net->type, BATCH, y->c, y->h, y->w);
+    CUDNN_OK(cudnnCreateFilterDescriptor(&wd));
+    CUDNN_OK(cudnnSetFilter4dDescriptor(wd, net->type, net->format, l->k, in->c / l->groups,
+                                        l->r, l->r));
+    CUDNN_OK(cudnnCreateConvolutionDescriptor(&cd));
+    CUDNN_OK(cudnnSetConvolution2dDescriptor(cd, pad_of(l), pad_of(l), l->stride, l->stride,
+                                             dilation_of(l), dilation_of(l),
+                                             CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    CUDNN_OK(cudnnSetConvolutionGroupCount(cd, l->groups));
+    cudnnConvolutionFwdAlgoPerf_t perf;
+    int returned = 0;
+    size_t ws = 0;
+    const float one = 1.0f, zero = 0.0f;
+    CUDNN_OK(cudnnGetConvolutionForwardAlgorithm_v7(net->handle, xd, wd, cd, yd, 1, &returned,
+                                                    &perf));
+    CUDNN_OK(cudnnGetConvolutionForwardWorkspaceSize(net->handle, xd, wd, cd, yd, perf.algo, &ws));
+    grow_workspace(net, (int64_t)ws);
+    CUDNN_OK(cudnnConvolutionForward(net->handle, &one, xd, in->data, wd, w, cd, perf.algo,
+                                     net->workspace, ws, &zero, yd, y->data));
+    CUDNN_OK(cudnnDestroyConvolutionDescriptor(cd));
+    CUDNN_OK(cudnnDestroyFilterDescriptor(wd));
+    CUDNN_OK(cudnnDestroyTensorDescriptor(yd));
+    CUDNN_OK(cudnnDestroyTensorDescriptor(xd));
 }
 
 static size_t act_bytes(const struct net *net, const struct act *a)
@@ -420,7 +465,9 @@ static struct act conv_bn(struct net *net, const struct act *in, const struct la
         execute(net, d[GRAPH_DESCS], in->data, w, y.data);
         destroy_all(d, GRAPH_DESCS + 1);
     }
-    if (l->one_shot) {
+    if (net->legacy_conv) {
+        legacy_conv(net, in, l, w, &y);
+    } else if (l->one_shot) {
         cudnnBackendDescriptor_t d[GRAPH_DESCS + 1];
         d[GRAPH_DESCS] = build_plan(net, in, l, d);
         execute(net, d[GRAPH_DESCS], in->data, w, y.data);
@@ -502,7 +549,7 @@ static void backward_graph(struct net *net, int filter)
 }
 
 static int parse_args(int argc, char **argv, struct net *net, const char **out,
-                      struct e2e_expectations *expect, int *diff)
+                      struct e2e_expectations *expect, int *diff, long *verified)
 {
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *opt = argv[i], *val = argv[i + 1];
@@ -516,6 +563,8 @@ static int parse_args(int argc, char **argv, struct net *net, const char **out,
             net->bn_backend = !strcmp(val, "backend");
         else if (!strcmp(opt, "--bn-kernel"))
             net->bn_kernel = atoi(val);
+        else if (!strcmp(opt, "--conv"))
+            net->legacy_conv = !strcmp(val, "legacy");
         else if (!strcmp(opt, "--benchmark"))
             net->benchmark = atoi(val);
         else if (!strcmp(opt, "--diff"))
@@ -528,6 +577,8 @@ static int parse_args(int argc, char **argv, struct net *net, const char **out,
             expect->pairs = strtol(val, NULL, 10);
         else if (!strcmp(opt, "--expect-fused"))
             expect->fused = strtol(val, NULL, 10);
+        else if (!strcmp(opt, "--expect-verified"))
+            *verified = strtol(val, NULL, 10);
         else
             return -1;
     }
@@ -535,6 +586,8 @@ static int parse_args(int argc, char **argv, struct net *net, const char **out,
 }
 
 /* --- --diff: random backend conv -> BN pairs against a naive double reference --- */
+
+static const double diff_tolerance[2] = {2e-6, 4e-3}; /* float, half */
 
 static int pick(int lo, int hi)
 {
@@ -661,10 +714,14 @@ static double run_case(struct net *net, struct diff_case *d)
         d->inv = inv_std_buffer(d->params[3], d->l.k);
     CUDA_OK(cudaMalloc(&d->y.data, act_bytes(net, &d->y)));
     CUDA_OK(cudaMalloc(&d->z.data, act_bytes(net, &d->z)));
-    cudnnBackendDescriptor_t desc[GRAPH_DESCS + 1];
-    desc[GRAPH_DESCS] = build_plan(net, &d->x, &d->l, desc);
-    execute(net, desc[GRAPH_DESCS], d->x.data, d->w, d->y.data);
-    destroy_all(desc, GRAPH_DESCS + 1);
+    if (net->legacy_conv) {
+        legacy_conv(net, &d->x, &d->l, d->w, &d->y);
+    } else {
+        cudnnBackendDescriptor_t desc[GRAPH_DESCS + 1];
+        desc[GRAPH_DESCS] = build_plan(net, &d->x, &d->l, desc);
+        execute(net, desc[GRAPH_DESCS], d->x.data, d->w, d->y.data);
+        destroy_all(desc, GRAPH_DESCS + 1);
+    }
     if (d->backend_bn) {
         void *p[4] = {d->params[0], d->params[1], d->params[2], d->inv};
         backend_batch_norm(net, &d->y, &d->z, p);
@@ -683,7 +740,7 @@ static int run_diff(struct net *net, int cases, cudaStream_t stream,
                     const struct e2e_expectations *expect)
 {
     double worst[2] = {0.0, 0.0}; /* float, half */
-    const double tolerance[2] = {2e-6, 4e-3};
+    const double *tolerance = diff_tolerance;
     int done = 0, failed = 0, backend = 0;
     struct diff_case d;
     while (done < cases) {
@@ -704,12 +761,31 @@ static int run_diff(struct net *net, int cases, cudaStream_t stream,
         done++;
     }
     CUDA_OK(cudaStreamSynchronize(stream));
-    printf("backend_seq: %d random pairs (%d with a backend BN), worst error float %.3g, "
-           "half %.3g\n", cases, backend, worst[0], worst[1]);
+    printf("backend_seq: %d random pairs (%d with a backend BN, %s convs), worst error float "
+           "%.3g, half %.3g\n", cases, backend, net->legacy_conv ? "legacy" : "backend",
+           worst[0], worst[1]);
     CUDA_OK(cudaFree(net->workspace));
     CUDNN_OK(cudnnDestroy(net->handle));
     CUDA_OK(cudaStreamDestroy(stream));
     return failed ? 1 : e2e_check_expectations("backend_seq", expect);
+}
+
+/* --expect-verified N: when the shim is preloaded, it verified N pairs and the worst relative
+ * error is within the --diff tolerance of the net's type.  Returns 0, or 1 (with a line). */
+static int check_verified(const struct net *net, long verified)
+{
+    int (*counters)(struct convbn_counters *, size_t) = e2e_shim_counters();
+    struct convbn_counters c;
+    double tolerance = diff_tolerance[net->type == CUDNN_DATA_HALF];
+    if (verified < 0 || !counters)
+        return 0;
+    counters(&c, sizeof c);
+    if (c.pairs_verified == (uint64_t)verified && c.verify_max_rel_error <= tolerance)
+        return 0;
+    fprintf(stderr, "backend_seq: shim verified %llu pairs, worst relative error %g; expected "
+                    "%ld within %g\n", (unsigned long long)c.pairs_verified,
+            c.verify_max_rel_error, verified, tolerance);
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -723,12 +799,13 @@ int main(int argc, char **argv)
     struct net net = {.type = CUDNN_DATA_FLOAT, .format = CUDNN_TENSOR_NCHW};
     const char *out_path = NULL;
     struct e2e_expectations expect = {-1, -1};
+    long verified = -1;
     cudaStream_t stream;
-    if (parse_args(argc, argv, &net, &out_path, &expect, &diff) != 0) {
+    if (parse_args(argc, argv, &net, &out_path, &expect, &diff, &verified) != 0) {
         fprintf(stderr, "usage: backend_seq [--type float|half] [--layout nchw|nhwc] "
                         "[--out FILE] [--hazard 0|1|2] [--bn legacy|backend] [--bn-kernel 0|1] "
-                        "[--benchmark 0|1] [--diff N] [--expect-pairs N] [--expect-fused N] "
-                        "[--backward 1]\n");
+                        "[--benchmark 0|1] [--diff N] [--conv backend|legacy] [--expect-pairs N] "
+                        "[--expect-fused N] [--expect-verified N] [--backward 1]\n");
         return 2;
     }
     if (out_path && !(net.out = fopen(out_path, "wb"))) {
@@ -762,5 +839,5 @@ int main(int argc, char **argv)
     CUDA_OK(cudaStreamDestroy(stream));
     if (net.out)
         fclose(net.out);
-    return e2e_check_expectations("backend_seq", &expect);
+    return e2e_check_expectations("backend_seq", &expect) | check_verified(&net, verified);
 }

@@ -483,6 +483,47 @@ for scenario in kernel-reads-y kernel-writes-y kernel-adds-bias; do
     CONVBN_FLUSH=precise
 done
 
+# CONVBN_VERIFY=1 on backend pairs (src/verify.c): a backend conv reruns its held plan with a
+# second shim variant pack writing shim scratch, a backend BN reruns the program's own plan
+# with a shim pack reading and writing scratch.  Every fused pair is verified (backend_seq
+# --expect-verified checks the counters), one verify line per pair signature, the pair lines
+# name the BN form (eps=1e-05, or eps=n/a var=inv_std for a backend BN) and the summary's
+# worst relative error is within 2e-6 (float; 4e-3 half).  (There is no way to corrupt a
+# fused result on purpose: the legacy verify test has none either.)
+# verify_case API EPS_REGEX "FLAGS"
+verify_case() {
+  local api=$1 eps=$2 flags=$3 run=$tmp/vf.$RANDOM$RANDOM limit=2e-6
+  local name="backend_seq $flags CONVBN_VERIFY=1: 6 pairs verified"
+  case "$flags" in *half*) limit=4e-3 ;; esac
+  # shellcheck disable=SC2086
+  CONVBN_MODE=fuse CONVBN_VERIFY=1 CONVBN_LOG=1 CONVBN_LOG_FILE="$run.log" LD_PRELOAD="$preload" \
+    "$bin/backend_seq" $flags --expect-pairs 6 --expect-fused 6 --expect-verified 6 \
+    >"$run.out" 2>&1 || { fail "$name (under shim)" "$run.out"; return; }
+  local pairs verifies rel
+  pairs=$(grep -Ec "^convbn: pair #[0-9]+ api=$api .* bn=spatial eps=$eps -> fused at " "$run.log")
+  verifies=$(grep -Ec '^convbn: verify pair #[0-9]+: max abs error [0-9.e+-]+, max rel error ' "$run.log")
+  rel=$(sed -En 's/^convbn: +verified pairs +6 \(max abs error [0-9.e+-]+, max rel error ([0-9.e+-]+)\)$/\1/p' "$run.log")
+  if [ "$pairs" != 4 ] || [ "$verifies" != 4 ] || [ -z "$rel" ] ||
+      ! awk -v r="$rel" -v l="$limit" 'BEGIN { exit !(r + 0 <= l + 0) }'; then
+    fail "$name: pair lines=$pairs verify lines=$verifies max rel error=$rel (limit $limit)" "$run.log"
+    return
+  fi
+  ok "$name"
+}
+verify_case backend '1e-05' ""
+verify_case backend 'n/a var=inv_std' "--bn backend"
+verify_case backend 'n/a var=inv_std' "--bn backend --type half --layout nhwc"
+verify_case legacy 'n/a var=inv_std' "--conv legacy --bn backend"
+# A legacy conv (cudnnConvolutionForward) before a backend BN inference graph: the pair fuses,
+# reported with the conv's api (legacy), within tolerance of the unfused run and, over 200
+# random geometries, of the naive double reference (2e-6 float, 4e-3 half).
+bkbn_case fuse 6 6 "--conv legacy --bn backend" '^convbn: +fused +6$' \
+  '^convbn: pair #1 api=legacy conv=forward .* eps=n/a var=inv_std -> fused at '
+bkbn_case fuse 6 6 "--conv legacy --bn backend --type half --layout nhwc" '^convbn: +fused +6$'
+check "backend_seq --diff 200 --conv legacy: every random legacy conv -> BN pair fused" \
+  env CONVBN_MODE=fuse LD_PRELOAD="$preload" "$bin/backend_seq" --diff 200 --conv legacy \
+  --expect-pairs 200 --expect-fused 200
+
 # Mode off: the shim forwards and records nothing.
 check "mode=off records nothing" bash -c "
   CONVBN_MODE=off CONVBN_STATS=1 LD_PRELOAD='$preload' '$bin/resnet_seq' --out '$tmp/off.bin' --expect-pairs 0"
