@@ -18,7 +18,8 @@
 #
 # Steps, in this order, each under a time limit; the report is written whatever happens:
 #   preflight    machine, versions; the shim loads; the programs find the real libraries
-#   numerics     a. fused vs unfused on real cuDNN: differential, resnet_seq, hazards, backend
+#   numerics     a. fused vs unfused on real cuDNN: differential, resnet_seq, backend_seq (the
+#                backend graph path: graphs built or refused, build times), hazards
 #   conformance  b. the e2e programs over the emulation vs over real cuDNN
 #   discovery    c. PyTorch's cuDNN and CUDA runtime calls for conv, bias, BN, backward
 #   models       d. torchvision models: pairs fused, output error, images/s (none/shim/folded)
@@ -48,7 +49,7 @@ set -euo pipefail
 
 readonly ALL_STEPS=(numerics conformance discovery models training traces)
 readonly RESERVE_S=25           # kept back from the budget for the report and the packing
-declare -A STEP_LIMIT=([preflight]=60 [numerics]=120 [conformance]=60 [discovery]=90
+declare -A STEP_LIMIT=([preflight]=60 [numerics]=150 [conformance]=60 [discovery]=90
                        [models]=240 [training]=120 [traces]=90)
 # Opened with dlopen by the shim (call sites), so ldd does not list them: staged as well.
 readonly DLOPENED_LIBS=(libunwind.so.8)

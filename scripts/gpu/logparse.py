@@ -1,7 +1,11 @@
 """Parsing of the shim's log (CONVBN_LOG_FILE) for the GPU validation kit.
 
-Reads three kinds of line:
+Reads four kinds of line:
   convbn: call NAME stream=0x...        one per intercepted call (CONVBN_LOG=2)
+  convbn: fused backend graph built|refused|failed ...
+                                        the shim's own fused backend graphs (CONVBN_LOG=1):
+                                        one line per geometry built or refused, and one
+                                        per graph whose execution failed
   convbn: summary: ... and the lines after it     the exit summary (CONVBN_STATS=1)
   convbn-kit: begin NAME / end NAME     markers the kit's PyTorch driver appends to the same
                                         file around each scenario (the shim opens it with
@@ -16,6 +20,11 @@ import re
 CALL_RE = re.compile(r"^convbn: call (\S+) stream=(\S+)")
 MARK_RE = re.compile(r"^convbn-kit: (begin|end) (\S+)")
 PAIR_RE = re.compile(r"^convbn: pair #(\d+) api=(\S+) conv=(\S+) .* -> (\S+) at (.*)$")
+GRAPH_BUILT_RE = re.compile(r"^convbn: fused backend graph built for x=(\S+) w=(\S+) type=(\S+) "
+                            r"in ([0-9.]+) ms \(workspace (\d+) bytes\)")
+GRAPH_REFUSED_RE = re.compile(r"^convbn: fused backend graph refused for x=(\S+) w=(\S+) "
+                              r"type=(\S+): status (-?\d+) \(([^)]*)\)")
+GRAPH_FAILED_RE = re.compile(r"^convbn: fused backend graph failed: status (-?\d+) \(([^)]*)\)")
 
 # Calls that start a convolution, and calls that run an inference-mode BatchNorm.
 CONV_CALLS = ("cudnnConvolutionForward", "cudnnConvolutionBiasActivationForward",
@@ -24,6 +33,7 @@ BN_CALLS = ("cudnnBatchNormalizationForwardInference", "cudnnNormalizationForwar
             "cudnnBatchNormalizationForwardTrainingEx", "cudnnBatchNormalizationForwardTraining")
 
 SUMMARY_NUMBERS = (
+    ("fused_graph", r"pairs fused as backend graphs\s+(\d+)"),
     ("pairs_seen", r"pairs seen\s+(\d+)"),
     ("distinct_signatures", r"distinct signatures\s+(\d+)"),
     ("fusable", r"fusable\s+(\d+)"),
@@ -132,6 +142,47 @@ def pair_lines(text):
     return pairs
 
 
+def graph_lines(text):
+    """Returns what the fused-backend-graph lines of a CONVBN_LOG >= 1 log say: "built",
+    "refused", "failed" (counts), "build_ms" (the build times, in order), "worst_build_ms"
+    and "total_build_ms" (None when nothing was built), "workspace_max" (bytes), "by_type"
+    {type: {"built": n, "refused": n}} and "statuses" {"NAME (N)": count} of the refusals
+    and failures."""
+    out = {"built": 0, "refused": 0, "failed": 0, "build_ms": [], "workspace_max": 0,
+           "by_type": {}, "statuses": {}}
+    for line in lines_of(text):
+        built, refused = GRAPH_BUILT_RE.match(line), GRAPH_REFUSED_RE.match(line)
+        failed = GRAPH_FAILED_RE.match(line)
+        if built:
+            out["built"] += 1
+            out["build_ms"].append(float(built.group(4)))
+            out["workspace_max"] = max(out["workspace_max"], int(built.group(5)))
+            per_type = out["by_type"].setdefault(built.group(3), {"built": 0, "refused": 0})
+            per_type["built"] += 1
+        elif refused or failed:
+            m = refused or failed
+            out["refused" if refused else "failed"] += 1
+            status = "%s (%s)" % (m.group(5 if refused else 2), m.group(4 if refused else 1))
+            out["statuses"][status] = out["statuses"].get(status, 0) + 1
+            if refused:
+                per_type = out["by_type"].setdefault(refused.group(3), {"built": 0, "refused": 0})
+                per_type["refused"] += 1
+    out["worst_build_ms"] = max(out["build_ms"]) if out["build_ms"] else None
+    out["total_build_ms"] = round(sum(out["build_ms"]), 3) if out["build_ms"] else None
+    return out
+
+
+def graph_text(graphs):
+    """Returns a one-line rendering of graph_lines' result for check details."""
+    parts = ["graphs built %d" % graphs.get("built", 0), "refused %d" % graphs.get("refused", 0)]
+    if graphs.get("failed"):
+        parts.append("failed at execution %d" % graphs["failed"])
+    if graphs.get("worst_build_ms") is not None:
+        parts.append("worst build %.1f ms" % graphs["worst_build_ms"])
+    parts += ["%s %d" % kv for kv in sorted(graphs.get("statuses", {}).items())]
+    return ", ".join(parts)
+
+
 def summary_text(summary):
     """Returns a one-line rendering of parse_summary's result for check details."""
     if not summary:
@@ -139,6 +190,8 @@ def summary_text(summary):
     parts = ["fold=%s" % summary.get("fold", "?"),
              "pairs %s" % summary.get("pairs_seen", 0),
              "fused %s" % summary.get("fused", 0)]
+    if "fused_graph" in summary:
+        parts.append("as backend graphs %d" % summary["fused_graph"])
     parts += ["not fused %s %d" % kv for kv in sorted(summary.get("not_fused", {}).items())]
     parts += ["flushed by %s %d" % kv for kv in sorted(summary.get("flushed_by", {}).items())]
     return ", ".join(parts)

@@ -11,19 +11,23 @@ with the tolerances they enforce under the emulation:
                  tolerance of tests/e2e/run.sh, observed byte-identical
   hazards        every scenario of `hazards --list` as tests/e2e/run.sh runs it (byte-
                  identical where the shim must not fuse, within fp32 tolerance where it may)
-  backend        tests/e2e/backend_*.c programs when they exist; until then "backend path:
-                 not built"
+  backend        tests/e2e/backend_seq (PyTorch 2.x's backend conv graphs): the network per
+                 type and layout fused vs without the shim, --diff fused with the shim's own
+                 backend graph and with CONVBN_BACKEND_GRAPH=0, --bn backend; the graphs
+                 built and refused and their build times (numerics_backend.py)
 
 The exit summary of the fused runs says which fold ran (fold=cuda is the CUDA kernel).
+The backend runs go before the hazards: whether real cuDNN accepts the shim's backend
+graphs is the newest unknown, so a step short of time drops hazards first.
 """
 
 import filecmp
-import glob
 import os
 import re
 
 import kit
 import logparse
+import numerics_backend
 
 DIFF_RE = re.compile(r"^differential: (\d+) cases, (?:without the shim|(\d+) fused), "
                      r"worst error per type(.*)$", re.M)
@@ -99,7 +103,7 @@ class Numerics:
         self.cases = 100 if ctx.quick else 600
         self.prog = lambda name: os.path.join(ctx.e2e, name)
         self.step.data.update({"differential": [], "resnet_seq": [], "hazards": [],
-                               "fold_backend": None, "backend_path": None})
+                               "backend": [], "fold_backend": None, "backend_path": None})
 
     def shim_env(self, mode, log, **extra):
         """Environment of a run over the real libraries with the shim in `mode`."""
@@ -272,35 +276,8 @@ class Numerics:
         self.step.check(name, "pass" if ok else "fail", "%s; %s" % (detail, counters))
 
     def run_backend(self):
-        """Backend-API programs (tests/e2e/backend_*.c), or the statement that there are none."""
-        sources = sorted(glob.glob(os.path.join(self.ctx.repo, "tests", "e2e", "backend_*.c")))
-        if not sources:
-            self.step.data["backend_path"] = "not built"
-            self.step.note("backend path: not built (no tests/e2e/backend_*.c); PyTorch 2.x "
-                           "convolutions use cuDNN's backend API and are not fused yet")
-            self.step.check("backend path", "info", "not built")
-            return
-        self.step.data["backend_path"] = "tested"
-        for src in sources:
-            name = os.path.splitext(os.path.basename(src))[0]
-            prog = self.prog(name)
-            if not os.path.isfile(prog) and not self.ctx.dry_run:
-                self.step.check(name, "error", "not built: run `make %s` before the call" % self.ctx.rel(prog))
-                continue
-            base = self.ctx.run(name + " base", [prog], self.ctx.c_env("real"), timeout=120,
-                                log="numerics/%s.base.log" % name)
-            log = "numerics/%s.summary" % name
-            fused = self.ctx.run(name + " fuse", [prog], self.shim_env("fuse", log), timeout=120,
-                                 log="numerics/%s.fuse.log" % name)
-            if base.dry:
-                continue
-            summary = logparse.summary_text(logparse.parse_summary(logparse.read(self.ctx.path(log))))
-            if base.ok and fused.ok:
-                self.step.check(name, "pass", summary)
-            else:
-                bad = base if not base.ok else fused
-                which = "without the shim" if not base.ok else "fused"
-                self.step.check(name, bad.status(), "%s: %s [%s]" % (which, bad.why(), summary))
+        """tests/e2e/backend_seq: the backend (graph) API path (numerics_backend.py)."""
+        numerics_backend.BackendChecks(self).run()
 
     def fold_check(self):
         """Whether the fused runs used the CUDA fold kernel (fold=cuda in the summary)."""
@@ -323,8 +300,8 @@ class Numerics:
         self.run_differential()
         self.fold_check()
         self.run_resnet()
-        self.run_hazards()
         self.run_backend()
+        self.run_hazards()
 
 
 def main():

@@ -172,6 +172,46 @@ def numerics_extra(data):
         lines += ["", "Differential, worst error |z - ref| / max(1, |ref|) per type "
                   "(enforced: float 2e-6, half 4e-3, bfloat16 3e-2):", ""]
         lines += table(("run", "cases", "fused", "float", "half", "bfloat16", "fold"), rows)
+    return lines + backend_lines(data.get("backend") or [])
+
+
+def backend_row(r):
+    """Returns the summary-JSON form of one backend_seq row of the numerics step."""
+    graphs = r.get("graphs") or {}
+    return {"case": r.get("case"), "status": r.get("status"), "pairs_fused": r.get("fused"),
+            "fused_as_graphs": r.get("fused_graph"), "graphs_built": graphs.get("built"),
+            "graphs_refused": graphs.get("refused"), "graphs_failed": graphs.get("failed"),
+            "worst_build_ms": graphs.get("worst_build_ms"),
+            "refusal_statuses": graphs.get("statuses") or {}, "max_error": r.get("max_error")}
+
+
+def error_cell(value):
+    """Returns a max-error cell: one number, or `float e half e` for a dict per type."""
+    if isinstance(value, dict):
+        return " ".join("%s %s" % (t, num(value[t])) for t in sorted(value) if value[t] is not None)
+    return num(value)
+
+
+def backend_lines(rows):
+    """The backend_seq table of the numerics step: pairs fused, fused as the shim's own
+    backend graphs, graphs built and refused, worst build time, max error; then the
+    statuses cuDNN refused graphs with."""
+    if not rows:
+        return []
+    lines = ["", "Backend (graph) API, tests/e2e/backend_seq: pairs fused, fused as the shim's "
+             "own backend graph, graphs built and refused by cuDNN, worst build time, max "
+             "relative error (against the run without the shim, or --diff's own reference):", ""]
+    body, refusals = [], {}
+    for r in map(backend_row, rows):
+        body.append((r["case"], r["status"], r["pairs_fused"], r["fused_as_graphs"], r["graphs_built"],
+                     r["graphs_refused"], num(r["worst_build_ms"], "%.1f"), error_cell(r["max_error"])))
+        for status, n in r["refusal_statuses"].items():
+            refusals[status] = refusals.get(status, 0) + n
+    lines += table(("case", "status", "pairs fused", "as graphs", "graphs built", "graphs refused",
+                    "worst build ms", "max error"), body)
+    if refusals:
+        lines += ["", "Graphs refused or failed, by status: " +
+                  ", ".join("%s %d" % kv for kv in sorted(refusals.items())) + "."]
     return lines
 
 
@@ -336,6 +376,7 @@ def highlights(steps):
     if "numerics" in data:
         out["fold_backend"] = data["numerics"].get("fold_backend")
         out["backend_path"] = data["numerics"].get("backend_path")
+        out["numerics"] = {"backend_graphs": [backend_row(r) for r in data["numerics"].get("backend") or []]}
     if "conformance" in data:
         out["differences"] = data["conformance"].get("differences", [])
     if "models" in data:

@@ -5,7 +5,8 @@
 # step; the kit's Python byte-compiles (py_compile only: the PyTorch driver is never
 # imported here); tests/gpu/test_report.py (the report generator on tests/gpu/sample/, the
 # log parser, the step parsers); and, outside sanitizer builds, a quick run of the kit's C
-# steps over the CPU emulation (--emulation), which must write a passing report.
+# steps over the CPU emulation (--emulation), which must write a passing report with a
+# parsed backend_seq --diff row in step a's backend graph table.
 # Prints "gpu-kit: N passed, N failed" and exits 1 on any failure.
 # Environment: BUILD (default build), SAN (non-empty in sanitizer builds).
 set -euo pipefail
@@ -86,6 +87,12 @@ check_emulation_run() {
   if ! PYTHONDONTWRITEBYTECODE=1 bash scripts/gpu-check.sh --emulation --quick --build "$build" \
       --steps numerics,conformance --out "$tmp/run" >"$tmp/run.log" 2>&1; then
     fail "$name" "$tmp/run.log"
+    return
+  fi
+  # The backend graph table: the --diff run with the graph passed and its row was parsed.
+  if ! grep -Eq '^\| backend_seq --diff [0-9]+ fused \| pass \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \|' \
+      "$tmp/run/gpu-report.md"; then
+    fail "$name: no passing backend_seq --diff row in the report's backend table" "$tmp/run/gpu-report.md"
     return
   fi
   if grep -q '^Overall: \*\*PASS\*\*\.$' "$tmp/run/gpu-report.md" && [ -s "$tmp/run/gpu-results.json" ] &&

@@ -4,8 +4,10 @@
   tests/gpu/sample/expected/gpu-report.md and gpu-results.json;
 - step and overall status rules: timed out, skipped, missing result, failed check;
 - scripts/gpu/logparse.py on tests/gpu/sample/shim.log: regions, calls between each conv and
-  its BN, the exit summary;
-- the parsers of the step modules (differential's summary line; the models table).
+  its BN, the exit summary; on tests/gpu/sample/shim-backend.log: the shim's fused backend
+  graphs built, refused and failed, their build times, `pairs fused as backend graphs`;
+- the parsers of the step modules (differential's and backend_seq --diff's summary lines,
+  close_enough's line, the --diff verdicts; the models table).
 
 GPU_KIT_UPDATE_EXPECTED=1 rewrites the expected files instead of comparing (review the diff).
 Only the standard library and the kit's own stdlib-only modules are imported: nothing here
@@ -27,6 +29,7 @@ sys.path.insert(0, os.path.join(REPO, "scripts", "gpu"))
 import logparse  # noqa: E402
 import models  # noqa: E402
 import numerics  # noqa: E402
+import numerics_backend  # noqa: E402
 import report  # noqa: E402
 
 ARTIFACTS = ["gpu-report.md", "gpu-results.json", "gpu-logs.tar.gz", "gpu-check.log",
@@ -98,7 +101,12 @@ class SampleReport(unittest.TestCase):
         self.assertEqual(doc["overall"], "fail")
         self.assertEqual([f["step"] for f in doc["failures"]], ["conformance", "models"])
         self.assertEqual(doc["highlights"]["fold_backend"], "cuda")
-        self.assertEqual(doc["highlights"]["backend_path"], "not built")
+        self.assertEqual(doc["highlights"]["backend_path"], "tested")
+        graphs = doc["highlights"]["numerics"]["backend_graphs"]
+        self.assertEqual([(g["graphs_built"], g["graphs_refused"], g["fused_as_graphs"]) for g in graphs],
+                         [(2, 2, 1), (4, 0, 6), (0, 0, 0), (0, 4, 0), (117, 83, 117)])
+        self.assertEqual(graphs[0]["worst_build_ms"], 412.7)
+        self.assertEqual(graphs[4]["max_error"], {"float": 1.4e-07, "half": 0.00061})
 
     def test_sample_sections(self):
         """Every section and table of the sample is in the report."""
@@ -112,7 +120,11 @@ class SampleReport(unittest.TestCase):
                        "sample_conv_kernel > sample_inv_std_kernel > sample_bn_kernel",
                        "Differences (each one a bug in the emulation",
                        "| legacy | True | True | 6.9 6.8 6.7 6.6 6.5 | 100.0 MiB |",
-                       "CUDA fold kernel: fold=cuda"):
+                       "CUDA fold kernel: fold=cuda",
+                       "| backend_seq float nchw fused (6 pairs) | pass | 6 | 1 | 2 | 2 | 412.7 | 3.1e-07 |",
+                       "| backend_seq --diff 200 fused | pass | 200 | 117 | 117 | 83 | 933.7 | float 1.4e-07 half 0.00061 |",
+                       "Graphs refused or failed, by status: CUDNN_STATUS_EXECUTION_FAILED (5003) 1, "
+                       "CUDNN_STATUS_NOT_SUPPORTED (3000) 89."):
             self.assertIn(needle, text)
 
     def test_missing_and_partial_steps(self):
@@ -192,6 +204,36 @@ class LogParsing(unittest.TestCase):
                              "device_high_water_bytes": 3145728})
         self.assertEqual(logparse.parse_summary("no summary here"), {})
 
+    def test_backend_graph_lines(self):
+        """The shim's fused backend graph lines: built (with build time and workspace),
+        refused and failed at execution (with cuDNN's status), per type; the summary's
+        `pairs fused as backend graphs`; a log without them."""
+        text = logparse.read(os.path.join(SAMPLE, "shim-backend.log"))
+        g = logparse.graph_lines(text)
+        self.assertEqual((g["built"], g["refused"], g["failed"]), (2, 2, 1))
+        self.assertEqual((g["build_ms"], g["worst_build_ms"], g["total_build_ms"]), ([412.7, 97.3], 412.7, 510.0))
+        self.assertEqual(g["workspace_max"], 4096)
+        self.assertEqual(g["by_type"], {"float": {"built": 2, "refused": 2}})
+        self.assertEqual(g["statuses"], {"CUDNN_STATUS_NOT_SUPPORTED (3000)": 2,
+                                         "CUDNN_STATUS_EXECUTION_FAILED (5003)": 1})
+        self.assertEqual(logparse.graph_text(g), "graphs built 2, refused 2, failed at execution 1, worst build "
+                         "412.7 ms, CUDNN_STATUS_EXECUTION_FAILED (5003) 1, CUDNN_STATUS_NOT_SUPPORTED (3000) 2")
+        s = logparse.parse_summary(text)
+        self.assertEqual((s["fused"], s["fused_graph"], s["fold"]), (6, 1, "cuda"))
+        self.assertIn("as backend graphs 1", logparse.summary_text(s))
+        self.assertNotIn("fused_graph", logparse.parse_summary(self.text))
+        self.assertEqual(logparse.graph_lines(self.text)["worst_build_ms"], None)
+        self.assertEqual(logparse.graph_text(logparse.graph_lines("")), "graphs built 0, refused 0")
+
+    def test_backend_sample_row(self):
+        """The sample's float nchw backend row holds what the parser reads from
+        shim-backend.log (the sample and the parser cannot drift apart)."""
+        with open(os.path.join(SAMPLE, "work", "steps", "numerics.json"), encoding="utf-8") as f:
+            row = json.load(f)["data"]["backend"][0]
+        text = logparse.read(os.path.join(SAMPLE, "shim-backend.log"))
+        self.assertEqual(row["graphs"], logparse.graph_lines(text))
+        self.assertEqual(row["summary"], logparse.parse_summary(text))
+
     def test_pair_lines(self):
         """The pair line's API, conv kind, outcome and call site."""
         self.assertEqual(logparse.pair_lines(self.text),
@@ -214,6 +256,35 @@ class StepParsers(unittest.TestCase):
         p = numerics.parse_differential(out.replace("598 fused", "without the shim"))
         self.assertIsNone(p["fused"])
         self.assertEqual(numerics.parse_differential("garbage"), {})
+
+    def test_backend_diff_line(self):
+        """backend_seq --diff's summary line and close_enough's line."""
+        out = ("backend_seq: 200 random pairs (97 with a backend BN, backend convs), worst error float "
+               "1.44e-07, half 0.000539\n")
+        self.assertEqual(numerics_backend.parse_diff(out),
+                         {"cases": 200, "backend_bn": 97, "worst": {"float": 1.44e-07, "half": 0.000539}})
+        self.assertEqual(numerics_backend.parse_diff("garbage"), {})
+        self.assertEqual(numerics_backend.close_error(
+            "close_enough: 36864 half values, max abs 0.000977, max rel 0.000977 (tolerance 0.005)"), 0.000977)
+        self.assertIsNone(numerics_backend.close_error("exit 1"))
+
+    def test_backend_diff_verdicts(self):
+        """A --diff run passes on exit 0 with its summary line; with the graph it must have
+        built or refused one, without it (CONVBN_BACKEND_GRAPH=0) it must have built none."""
+        import kit
+        ok, bad = kit.JobResult(0), kit.JobResult(1, stderr="backend_seq: case 3 out of tolerance")
+        parsed = {"cases": 2, "worst": {"float": 1e-7, "half": 1e-4}}
+        def row(built, refused, fused_graph):
+            return {"graphs": {"built": built, "refused": refused}, "fused_graph": fused_graph,
+                    "max_error": parsed["worst"]}
+        judge = numerics_backend.BackendChecks.judge_diff
+        self.assertEqual(judge(ok, row(1, 1, 1), parsed, True)[0], "pass")
+        self.assertEqual(judge(ok, row(0, 2, 0), parsed, True)[0], "pass")
+        self.assertEqual(judge(ok, row(0, 0, 0), parsed, True)[0], "fail")
+        self.assertEqual(judge(ok, row(0, 0, 0), parsed, False)[0], "pass")
+        self.assertEqual(judge(ok, row(1, 0, 0), parsed, False)[0], "fail")
+        self.assertEqual(judge(ok, row(1, 0, 1), {}, True), ("fail", "no --diff summary line on stdout"))
+        self.assertEqual(judge(bad, row(1, 0, 1), parsed, True)[0], "fail")
 
     def test_unknown_hazard_modes(self):
         """A hazards scenario the kit's table lacks runs in the mode `--list` names."""
