@@ -465,8 +465,6 @@ static void set_pack(struct bk_pack *p, int name, int type, int64_t count, const
 /* Returns 1 for the attributes the shadow reads (the others skip the lock). */
 static int read_attribute(int name)
 {
-    if (op_role(name))
-        return 1;
     switch (name) {
     case CUDNN_ATTR_TENSOR_DATA_TYPE:
     case CUDNN_ATTR_TENSOR_DIMENSIONS:
@@ -480,6 +478,24 @@ static int read_attribute(int name)
     case CUDNN_ATTR_CONVOLUTION_POST_PADDINGS:
     case CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES:
     case CUDNN_ATTR_CONVOLUTION_DILATIONS:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X:
+    case CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY:
     case CUDNN_ATTR_OPERATION_NORM_FWD_MODE:
     case CUDNN_ATTR_OPERATION_NORM_FWD_PHASE:
     case CUDNN_ATTR_OPERATION_NORM_FWD_XDESC:
@@ -719,7 +735,7 @@ void convbn_shadow_recognised(cudnnBackendDescriptor_t desc, struct convbn_backe
 }
 
 /* Fills the call from a recognised graph and the pack's pointers; returns 0 or -1. */
-static int fill_call(const struct convbn_backend_conv *r, const struct bk_pack *p,
+static inline int fill_call(const struct convbn_backend_conv *r, const struct bk_pack *p,
                      struct convbn_conv_call *c)
 {
     memset(c, 0, sizeof *c);
@@ -756,7 +772,7 @@ static const struct shadow *executable(cudnnBackendDescriptor_t plan,
 
 /* Fills *out from plan's recognised convolution when its direction is one of the bits of
  * `directions` (1 << enum convbn_backend_dir); returns the direction, or -1. */
-static int conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
+static inline int conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
                      unsigned directions, struct convbn_conv_call *out)
 {
     const struct bk_pack *v;
