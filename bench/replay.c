@@ -3,7 +3,10 @@
  * bench's modes, and marks pairs and the whole replay on the clock.  `opaque` operations
  * become a cudaEventRecord on their stream: GPU work the shim must flush for, without
  * synchronising; the same event ends every replay, so that work the shim deferred is timed
- * in the replay that issued it.  Owns the handle, streams and workspace of struct bench_replay and the
+ * in the replay that issued it.  Backend-API ops (`api` backend) replay through the legacy
+ * call of their kind: algo -1 reads as 0, and a BN whose var holds an inverse std
+ * (`var_form` inv_std) runs as a legacy BN on the same buffers (right for timing, not for
+ * values; docs/trace-schema.md).  Owns the handle, streams and workspace of struct bench_replay and the
  * order in which the other modules prepare and release it. */
 #include <stdarg.h>
 #include <stdlib.h>

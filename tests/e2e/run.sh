@@ -287,6 +287,9 @@ backend_trace() {
 }
 check "trace: backend conv, BN and backward graphs recorded with api backend, and replayed" \
   backend_trace
+check "bench: a bad var_form names file:line, exit 2" bash -c "
+  LD_PRELOAD='$preload' '$bench' bench/fuzz-corpus/invalid-var-form.jsonl 2>'$tmp/vf.out'; rc=\$?
+  cat '$tmp/vf.out'; [ \$rc = 2 ] && grep -q 'invalid-var-form.jsonl:2: key \"var_form\": expected one of' '$tmp/vf.out'"
 
 # Bundled synthetic traces are valid (schema, each BN consumes its conv's output), their
 # summary counts the pairs of the real architectures, and the plot script draws a PNG.
