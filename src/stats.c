@@ -148,6 +148,21 @@ static void add(uint64_t *counter, uint64_t n)
     __atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
 }
 
+/* Counts the pair's signature and logs it when new.  Out of line: the key is large, and the
+ * counters-only path of every fused pair should not pay for its stack frame. */
+__attribute__((noinline)) static void record_signature(const struct convbn_conv_call *conv,
+                                                       const struct convbn_bn_call *bn,
+                                                       enum convbn_reason reason, int fused)
+{
+    struct pair_key key;
+    make_key(&key, conv, bn, reason);
+    pthread_mutex_lock(&stats_lock);
+    long id = count_signature(&key);
+    pthread_mutex_unlock(&stats_lock);
+    if (id >= 0 && convbn_cfg.log_level >= 1)
+        log_signature((unsigned long)id, conv, bn, reason, fused);
+}
+
 void convbn_stats_pair(const struct convbn_conv_call *conv, const struct convbn_bn_call *bn,
                        enum convbn_reason reason, int fused)
 {
@@ -165,15 +180,8 @@ void convbn_stats_pair(const struct convbn_conv_call *conv, const struct convbn_
     }
     if (reason == CONVBN_REASON_GRAD_MODE)
         add(&counters.bytes_kept_for_grad, y_bytes);
-    if (!signatures_wanted())
-        return;
-    struct pair_key key;
-    make_key(&key, conv, bn, reason);
-    pthread_mutex_lock(&stats_lock);
-    long id = count_signature(&key);
-    pthread_mutex_unlock(&stats_lock);
-    if (id >= 0 && convbn_cfg.log_level >= 1)
-        log_signature((unsigned long)id, conv, bn, reason, fused);
+    if (signatures_wanted())
+        record_signature(conv, bn, reason, fused);
 }
 
 void convbn_stats_flush(const char *trigger)
