@@ -786,6 +786,22 @@ static inline int conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescripto
     return rc;
 }
 
+enum convbn_plan_kind convbn_shadow_plan_kind(cudnnBackendDescriptor_t plan)
+{
+    enum convbn_plan_kind kind = CONVBN_PLAN_OPAQUE;
+    pthread_mutex_lock(&shadow_lock);
+    const struct shadow *p = find(plan);
+    if (p && p->type == CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR && !p->doomed) {
+        if (p->bn_rec.valid)
+            kind = CONVBN_PLAN_BN;
+        else if (p->rec.valid)
+            kind = p->rec.direction == CONVBN_BACKEND_FWD ? CONVBN_PLAN_CONV_FWD
+                                                          : CONVBN_PLAN_CONV_BWD;
+    }
+    pthread_mutex_unlock(&shadow_lock);
+    return kind;
+}
+
 int convbn_shadow_conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
                             struct convbn_conv_call *out)
 {

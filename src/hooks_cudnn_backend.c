@@ -140,16 +140,19 @@ EXPORT cudnnStatus_t cudnnBackendExecute(cudnnHandle_t handle,
 {
     if (!REAL_FOUND(cudnnBackendExecute))
         return CUDNN_STATUS_NOT_INITIALIZED;
+    if (!convbn_hook_inspecting())
+        return real_cudnnBackendExecute(handle, executionPlan, variantPack);
+    enum convbn_plan_kind kind = convbn_shadow_plan_kind(executionPlan);
     struct convbn_bn_call bn;
-    if (convbn_hook_inspecting() &&
-        convbn_shadow_bn_call(executionPlan, variantPack, &bn) == 0 &&
+    if (kind == CONVBN_PLAN_BN && convbn_shadow_bn_call(executionPlan, variantPack, &bn) == 0 &&
         convbn_backend_workspace_ok(executionPlan, variantPack)) /* else the real call fails */
         return execute_bn(handle, executionPlan, variantPack, &bn);
     int guarded = convbn_work_enter("cudnnBackendExecute", handle);
     if (guarded && convbn_tracing())
         trace_execute(handle, executionPlan, variantPack);
     struct convbn_conv_call conv;
-    int known = guarded && convbn_shadow_conv_call(executionPlan, variantPack, &conv) == 0;
+    int known = guarded && kind == CONVBN_PLAN_CONV_FWD &&
+                convbn_shadow_conv_call(executionPlan, variantPack, &conv) == 0;
     enum convbn_reason why_not = CONVBN_FUSABLE;
     if (known) {
         conv.handle = handle;

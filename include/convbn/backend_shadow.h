@@ -80,6 +80,19 @@ int convbn_shadow_release(cudnnBackendDescriptor_t plan);
  * Returns their number, or -1 when the pack is opaque or has more than cap. */
 int convbn_shadow_pack(cudnnBackendDescriptor_t pack, int64_t *uids, void **pointers, int cap);
 
+/* What an execution plan's graph was recognised as (convbn_shadow_plan_kind). */
+enum convbn_plan_kind {
+    CONVBN_PLAN_OPAQUE,   /* not a shadowed plan, destroyed, or a graph the shim does not read */
+    CONVBN_PLAN_CONV_FWD, /* one convolution forward */
+    CONVBN_PLAN_CONV_BWD, /* one convolution backward data or filter */
+    CONVBN_PLAN_BN,       /* one batch-norm inference */
+};
+
+/* Returns what plan's graph is, from the plan's shadow alone: one locked lookup, so that an
+ * execute of a plan the shim does not read costs no more (the variant pack is read by the
+ * calls below, for the kinds that need it). */
+enum convbn_plan_kind convbn_shadow_plan_kind(cudnnBackendDescriptor_t plan);
+
 /* Fills *out (api BACKEND, kind PLAIN, algo -1, pointers from the variant pack; handle and
  * stream left for the caller) when plan's graph is a recognised convolution forward and
  * pack gives non-NULL pointers for its x, w and y.  Returns 0, or -1 when either is opaque

@@ -283,6 +283,8 @@ START_TEST(held_plan_destroy_is_postponed)
     struct convbn_conv_call c;
     struct build b = {.post = 1, .finalize_graph = 1};
     ck_assert_int_eq(recognised(&b, &c), 0);
+    ck_assert_int_eq(convbn_shadow_plan_kind(desc(PLAN)), CONVBN_PLAN_CONV_FWD);
+    ck_assert_int_eq(convbn_shadow_plan_kind(desc(PACK)), CONVBN_PLAN_OPAQUE);
     ck_assert_int_eq(convbn_shadow_hold(desc(PACK)), -1); /* only plans are held */
     ck_assert_int_eq(convbn_shadow_hold(desc(NB_DESCS)), -1); /* not shadowed */
     ck_assert_int_eq(convbn_shadow_release(desc(PLAN)), 0);   /* not held: nothing to do */
@@ -292,6 +294,7 @@ START_TEST(held_plan_destroy_is_postponed)
     ck_assert_int_eq(convbn_shadow_destroy(desc(PLAN)), 1);  /* postponed */
     ck_assert_int_eq(convbn_shadow_count(), 2);
     ck_assert_int_eq(convbn_shadow_conv_call(desc(PLAN), desc(PACK), &c), -1);
+    ck_assert_int_eq(convbn_shadow_plan_kind(desc(PLAN)), CONVBN_PLAN_OPAQUE);
     ck_assert_int_eq(convbn_shadow_hold(desc(PLAN)), -1); /* destroyed: no new holds */
     ck_assert_int_eq(convbn_shadow_release(desc(PLAN)), 1); /* last hold: destroy it now */
     ck_assert_int_eq(convbn_shadow_count(), 1);
@@ -415,6 +418,7 @@ START_TEST(batch_norm_inference_recognised)
     ck_assert_int_eq(convbn_shadow_conv_call(desc(PLAN), desc(PACK), &c), -1);
     if (_i != 0)
         return;
+    ck_assert_int_eq(convbn_shadow_plan_kind(desc(PLAN)), CONVBN_PLAN_BN);
     ck_assert_int_eq(bn.api, CONVBN_API_BACKEND);
     ck_assert_int_eq(bn.inv_std, 1);
     ck_assert_int_eq(bn.mode, CUDNN_BATCHNORM_SPATIAL);
@@ -435,6 +439,7 @@ START_TEST(backward_recognised)
                       .direction = _i ? CONVBN_BACKEND_BWD_FILTER : CONVBN_BACKEND_BWD_DATA};
     ck_assert_int_eq(recognised(&b, &c), -1);
     ck_assert_int_eq(convbn_shadow_conv_any(desc(PLAN), desc(PACK), &c), b.direction);
+    ck_assert_int_eq(convbn_shadow_plan_kind(desc(PLAN)), CONVBN_PLAN_CONV_BWD);
     ck_assert_int_eq(c.api, CONVBN_API_BACKEND);
     ck_assert_int_eq(c.algo, -1);
     ck_assert_ptr_eq(c.x_ptr, x_buf); /* dx for backward data */
@@ -465,6 +470,8 @@ START_TEST(other_graphs_opaque)
     build(&b);
     pack(3);
     ck_assert_int_eq(convbn_shadow_conv_any(desc(PLAN), desc(PACK), &c), _i == 0 ? 0 : -1);
+    ck_assert_int_eq(convbn_shadow_plan_kind(desc(PLAN)),
+                     _i == 0 ? CONVBN_PLAN_CONV_FWD : CONVBN_PLAN_OPAQUE);
     ck_assert_int_eq(convbn_shadow_bn_call(desc(PLAN), desc(PACK), &bn), -1);
 }
 END_TEST
