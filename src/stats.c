@@ -47,6 +47,9 @@ static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct signature *signatures;
 static unsigned long signatures_dropped;
 static struct convbn_counters counters;
+/* Pairs per API of their conv, [api][fused]: counted with the signatures (only when logging
+ * or statistics are on, the only time the summary prints them). */
+static unsigned long pairs_by_api[2][2];
 static struct trigger_count triggers[MAX_TRIGGERS];
 
 static void make_key(struct pair_key *key, const struct convbn_conv_call *conv,
@@ -157,6 +160,7 @@ __attribute__((noinline)) static void record_signature(const struct convbn_conv_
     struct pair_key key;
     make_key(&key, conv, bn, reason);
     pthread_mutex_lock(&stats_lock);
+    pairs_by_api[conv->api][fused != 0]++;
     long id = count_signature(&key);
     pthread_mutex_unlock(&stats_lock);
     if (id >= 0 && convbn_cfg.log_level >= 1)
@@ -292,6 +296,11 @@ void convbn_stats_summary(void)
     if (c.pairs_fused_graph)
         convbn_logf("  pairs fused as backend graphs %7llu",
                     (unsigned long long)c.pairs_fused_graph);
+    convbn_logf("  by API: legacy %lu seen, %lu fused; backend %lu seen, %lu fused",
+                pairs_by_api[CONVBN_API_LEGACY][0] + pairs_by_api[CONVBN_API_LEGACY][1],
+                pairs_by_api[CONVBN_API_LEGACY][1],
+                pairs_by_api[CONVBN_API_BACKEND][0] + pairs_by_api[CONVBN_API_BACKEND][1],
+                pairs_by_api[CONVBN_API_BACKEND][1]);
     summarise_reasons(&c);
     summarise_flushes();
     summarise_verify(&c);

@@ -329,8 +329,10 @@ backend_case() {
   if [ "$lines" != 4 ] || [ "$sigs" != 4 ] || grep -q 'api=legacy' "$run.log"; then
     fail "$name: pair lines=$lines signatures=$sigs" "$run.log"; return
   fi
-  if ! { grep -Eq '^convbn: +pairs seen +6$' "$run.log" && grep -Eq "$want" "$run.log"; }; then
-    fail "$name: summary does not match /$want/" "$run.log"; return
+  if ! { grep -Eq '^convbn: +pairs seen +6$' "$run.log" && grep -Eq "$want" "$run.log" &&
+         grep -Eq "^convbn: +by API: legacy 0 seen, 0 fused; backend 6 seen, $fused fused$" \
+           "$run.log"; }; then
+    fail "$name: summary does not match /$want/ or its API line" "$run.log"; return
   fi
   ok "$name"
 }
@@ -521,7 +523,8 @@ verify_case legacy 'n/a var=inv_std' "--conv legacy --bn backend"
 # reported with the conv's api (legacy), within tolerance of the unfused run and, over 200
 # random geometries, of the naive double reference (2e-6 float, 4e-3 half).
 bkbn_case fuse 6 6 "--conv legacy --bn backend" '^convbn: +fused +6$' \
-  '^convbn: pair #1 api=legacy conv=forward .* eps=n/a var=inv_std -> fused at '
+  '^convbn: pair #1 api=legacy conv=forward .* eps=n/a var=inv_std -> fused at ' \
+  '^convbn: +by API: legacy 6 seen, 6 fused; backend 0 seen, 0 fused$'
 bkbn_case fuse 6 6 "--conv legacy --bn backend --type half --layout nhwc" '^convbn: +fused +6$'
 check "backend_seq --diff 200 --conv legacy: every random legacy conv -> BN pair fused" \
   env CONVBN_MODE=fuse LD_PRELOAD="$preload" "$bin/backend_seq" --diff 200 --conv legacy \
