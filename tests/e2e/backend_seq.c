@@ -7,7 +7,7 @@
  * executes it and destroys the plan and every descriptor right away.  Every BN output is
  * appended to --out so runs with and without the shim can be compared byte for byte.
  *
- * usage: backend_seq [--type float|half] [--layout nchw|nhwc] [--out FILE] [--hazard 0|1|2]
+ * usage: backend_seq [--type float|half] [--layout nchw|nhwc] [--out FILE] [--hazard 0-3]
  *                    [--bn legacy|backend] [--bn-kernel 0|1] [--benchmark 0|1] [--diff N]
  *                    [--conv backend|legacy] [--expect-pairs N] [--expect-fused N]
  *                    [--expect-verified N] [--backward 1]
@@ -15,6 +15,9 @@
  * --hazard 1 copies each conv output to the host before its BN (a reader of y: no fusion).
  * --hazard 2 copies an unrelated buffer (the BN's gamma) to the host with cudaMemcpyAsync
  *   between each conv and its BN: the conservative rule flushes, the precise rule does not.
+ * --hazard 3 (float) adds a per-channel conv bias to y in place with a kernel launched
+ *   through cudaLaunchKernel between each conv and its BN, as PyTorch adds a conv's bias
+ *   (output.add_(bias)): every rule flushes, since the kernel's arguments point into y.
  * --bn backend runs each BN as newer PyTorch does (BatchNorm_v8 through cudnn-frontend): a
  *   one-shot graph of one NORM_FORWARD (BATCH_NORM, INFERENCE) fed the inverse standard
  *   deviation 1/sqrt(var + eps), prepared on the host before the conv.
@@ -23,7 +26,9 @@
  * --benchmark 1 (cudnn.benchmark) runs the first layer only, its conv built as 21 plans each
  *   executed into the same output before the BN.
  * --conv legacy runs each conv through cudnnConvolutionForward instead (same geometry and
- *   weights): a legacy conv followed by the BN of --bn.
+ *   weights), as PyTorch does with TORCH_CUDNN_V8_API_DISABLED=1 (descriptors made per
+ *   call, math type set, cudnnGetConvolutionForwardAlgorithm_v7's list tried in order for a
+ *   workspace size): a legacy conv followed by the BN of --bn.
  * --expect-verified N (run with CONVBN_VERIFY=1; not with --diff): the shim compared N fused
  *   pairs with their unfused calls, the worst relative error within the tolerance of --diff
  *   below for --type.
@@ -51,7 +56,8 @@ struct net {
     FILE *out;
     void *workspace;
     int64_t workspace_size;
-    int hazard; /* --hazard 1: copy y to the host between each conv and its BN; 2: copy gamma */
+    int hazard; /* --hazard 1: copy y to the host between each conv and its BN; 2: copy gamma;
+                 * 3: a bias-add kernel on y */
     int bn_backend, bn_kernel, benchmark;
     int backward; /* --backward 1 */
     int legacy_conv; /* --conv legacy */
@@ -283,16 +289,25 @@ static void legacy_conv(struct net *net, const struct act *in, const struct laye
                                              dilation_of(l), dilation_of(l),
                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     CUDNN_OK(cudnnSetConvolutionGroupCount(cd, l->groups));
-    cudnnConvolutionFwdAlgoPerf_t perf;
-    int returned = 0;
+    CUDNN_OK(cudnnSetConvolutionMathType(cd, net->type == CUDNN_DATA_HALF ? CUDNN_TENSOR_OP_MATH
+                                                                          : CUDNN_FMA_MATH));
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int returned = 0, chosen = -1;
     size_t ws = 0;
     const float one = 1.0f, zero = 0.0f;
-    CUDNN_OK(cudnnGetConvolutionForwardAlgorithm_v7(net->handle, xd, wd, cd, yd, 1, &returned,
-                                                    &perf));
-    CUDNN_OK(cudnnGetConvolutionForwardWorkspaceSize(net->handle, xd, wd, cd, yd, perf.algo, &ws));
+    CUDNN_OK(cudnnGetConvolutionForwardAlgorithm_v7(net->handle, xd, wd, cd, yd,
+                                                    CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned,
+                                                    perf));
+    for (int i = 0; i < returned && chosen < 0; i++) /* the first that works, as PyTorch */
+        if (perf[i].status == CUDNN_STATUS_SUCCESS &&
+            cudnnGetConvolutionForwardWorkspaceSize(net->handle, xd, wd, cd, yd, perf[i].algo,
+                                                    &ws) == CUDNN_STATUS_SUCCESS)
+            chosen = i;
+    if (chosen < 0)
+        exit(2);
     grow_workspace(net, (int64_t)ws);
-    CUDNN_OK(cudnnConvolutionForward(net->handle, &one, xd, in->data, wd, w, cd, perf.algo,
-                                     net->workspace, ws, &zero, yd, y->data));
+    CUDNN_OK(cudnnConvolutionForward(net->handle, &one, xd, in->data, wd, w, cd,
+                                     perf[chosen].algo, net->workspace, ws, &zero, yd, y->data));
     CUDNN_OK(cudnnDestroyConvolutionDescriptor(cd));
     CUDNN_OK(cudnnDestroyFilterDescriptor(wd));
     CUDNN_OK(cudnnDestroyTensorDescriptor(yd));
@@ -427,6 +442,34 @@ static void launch_inv_std(struct net *net, const void *var, void *inv, int c)
     CUDA_OK(cudaLaunchKernel(&inv_std_symbol, one, one, args, 0, stream));
 }
 
+/* --hazard 3: PyTorch's conv bias, y[n, c, ...] += bias[c] on float y in place. */
+static char bias_add_symbol;
+
+static void bias_add_host(void **args, dim3 grid, dim3 block, cudaStream_t stream)
+{
+    (void)grid, (void)block, (void)stream;
+    float *y = *(float *const *)args[0];
+    const float *bias = *(const float *const *)args[1];
+    int c = *(const int *)args[2], spatial = *(const int *)args[3], nhwc = *(const int *)args[4];
+    for (int n = 0; n < BATCH; n++)
+        for (int s = 0; s < spatial; s++)
+            for (int k = 0; k < c; k++)
+                y[nhwc ? ((size_t)n * spatial + s) * c + k : ((size_t)n * c + k) * spatial + s] +=
+                    bias[k];
+}
+
+static void launch_bias_add(struct net *net, const struct act *y, const void *bias)
+{
+    static const size_t offsets[5] = {0, 8, 16, 20, 24}, sizes[5] = {8, 8, 4, 4, 4};
+    int c = y->c, spatial = y->h * y->w, nhwc = net->format == CUDNN_TENSOR_NHWC;
+    void *args[] = {(void *)&y->data, &bias, &c, &spatial, &nhwc};
+    dim3 one = {1, 1, 1};
+    cudaStream_t stream;
+    CUDNN_OK(cudnnGetStream(net->handle, &stream));
+    CUDA_OK(emu_register_kernel(&bias_add_symbol, bias_add_host, 5, offsets, sizes));
+    CUDA_OK(cudaLaunchKernel(&bias_add_symbol, one, one, args, 0, stream));
+}
+
 /* The inverse std of the c variances at var, computed on the host (prepared up front). */
 static void *inv_std_buffer(const void *var, int c)
 {
@@ -452,6 +495,7 @@ static struct act conv_bn(struct net *net, const struct act *in, const struct la
     void *w = e2e_random_buffer(w_count, net->type, -bound, bound), *params[4];
     struct act z = y;
     void *inv = NULL; /* --bn backend: the inverse std */
+    void *bias = net->hazard == 3 ? e2e_random_buffer((size_t)l->k, CUDNN_DATA_FLOAT, -1, 1) : NULL;
     bn_params(l->k, params);
     if (net->bn_backend && net->bn_kernel)
         CUDA_OK(cudaMalloc(&inv, (size_t)l->k * sizeof(float)));
@@ -483,6 +527,8 @@ static struct act conv_bn(struct net *net, const struct act *in, const struct la
         CUDA_OK(cudaMemcpy(host, y.data, bytes, cudaMemcpyDeviceToHost));
         free(host);
     }
+    if (net->hazard == 3) /* the conv's bias, added by a kernel (float only) */
+        launch_bias_add(net, &y, bias);
     float gamma_copy[64];
     if (net->hazard == 2) { /* an async copy that touches none of the pending conv's buffers */
         cudaStream_t stream;
@@ -501,6 +547,7 @@ static struct act conv_bn(struct net *net, const struct act *in, const struct la
         batch_norm(net, &y, &z, params);
     }
     dump(net, &z);
+    CUDA_OK(cudaFree(bias));
     CUDA_OK(cudaFree(y.data));
     CUDA_OK(cudaFree(w));
     for (int i = 0; i < 4; i++)
@@ -801,9 +848,10 @@ int main(int argc, char **argv)
     struct e2e_expectations expect = {-1, -1};
     long verified = -1;
     cudaStream_t stream;
-    if (parse_args(argc, argv, &net, &out_path, &expect, &diff, &verified) != 0) {
+    if (parse_args(argc, argv, &net, &out_path, &expect, &diff, &verified) != 0 ||
+        (net.hazard == 3 && net.type != CUDNN_DATA_FLOAT)) {
         fprintf(stderr, "usage: backend_seq [--type float|half] [--layout nchw|nhwc] "
-                        "[--out FILE] [--hazard 0|1|2] [--bn legacy|backend] [--bn-kernel 0|1] "
+                        "[--out FILE] [--hazard 0-3 (3: float)] [--bn legacy|backend] [--bn-kernel 0|1] "
                         "[--benchmark 0|1] [--diff N] [--conv backend|legacy] [--expect-pairs N] "
                         "[--expect-fused N] [--expect-verified N] [--backward 1]\n");
         return 2;

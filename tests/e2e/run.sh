@@ -526,6 +526,23 @@ bkbn_case fuse 6 6 "--conv legacy --bn backend" '^convbn: +fused +6$' \
   '^convbn: pair #1 api=legacy conv=forward .* eps=n/a var=inv_std -> fused at ' \
   '^convbn: +by API: legacy 6 seen, 6 fused; backend 0 seen, 0 fused$'
 bkbn_case fuse 6 6 "--conv legacy --bn backend --type half --layout nhwc" '^convbn: +fused +6$'
+# PyTorch with TORCH_CUDNN_V8_API_DISABLED=1: legacy convs (descriptors per call, math type,
+# cudnnGetConvolutionForwardAlgorithm_v7's list, workspace query) before legacy BNs.
+bkbn_case fuse 6 6 "--conv legacy" '^convbn: +fused +6$' \
+  '^convbn: +by API: legacy 6 seen, 6 fused; backend 0 seen, 0 fused$'
+bkbn_case fuse 6 6 "--conv legacy --type half --layout nhwc" '^convbn: +fused +6$'
+# A conv bias added by its own kernel on y (PyTorch's output.add_(bias)) between a backend
+# conv and its BN: the kernel's arguments point into y, so both rules run the conv first;
+# outputs byte-identical to the run without the shim.
+for rule in conservative precise; do
+  check "backend_seq --hazard 3: a bias-add kernel on y flushes the backend conv ($rule)" bash -c "
+    '$bin/backend_seq' --hazard 3 --out '$tmp/h3.base' >/dev/null &&
+    CONVBN_FLUSH=$rule CONVBN_MODE=fuse CONVBN_STATS=1 LD_PRELOAD='$preload' \
+      '$bin/backend_seq' --hazard 3 --out '$tmp/h3.$rule' --expect-fused 0 2>'$tmp/h3.$rule.log' \
+      >/dev/null &&
+    cmp '$tmp/h3.base' '$tmp/h3.$rule' &&
+    grep -Eq '^convbn: +flushed by cudaLaunchKernel +6\$' '$tmp/h3.$rule.log'"
+done
 check "backend_seq --diff 200 --conv legacy: every random legacy conv -> BN pair fused" \
   env CONVBN_MODE=fuse LD_PRELOAD="$preload" "$bin/backend_seq" --diff 200 --conv legacy \
   --expect-pairs 200 --expect-fused 200
