@@ -171,14 +171,22 @@ int convbn_backend_fused_run(const struct convbn_conv_call *conv, cudnnHandle_t 
     return ran && st == CUDNN_STATUS_SUCCESS;
 }
 
-void convbn_backend_fused_forget_handle(cudnnHandle_t handle)
+int convbn_backend_fused_forget_handle(cudnnHandle_t handle)
 {
     struct entry *e, *tmp;
+    int destroyed = 0;
     pthread_mutex_lock(&cache_lock);
-    HASH_ITER(hh, entries, e, tmp)
-        if (e->key.handle == handle && e->holds == 0)
+    HASH_ITER(hh, entries, e, tmp) {
+        if (e->key.handle == handle && e->holds == 0) {
+            destroyed += e->graph.plan != NULL;
             destroy_entry(e);
+        }
+    }
     pthread_mutex_unlock(&cache_lock);
+    if (destroyed && convbn_cfg.log_level >= 1)
+        convbn_logf("cudnnDestroy: %d fused backend graphs built on the handle destroyed",
+                    destroyed);
+    return destroyed;
 }
 
 unsigned long long convbn_backend_fused_count(void)

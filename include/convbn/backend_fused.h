@@ -17,8 +17,9 @@
 int convbn_backend_fused_run(const struct convbn_conv_call *conv, cudnnHandle_t handle,
                              const void *w, const void *b, void *y);
 
-/* The handle is being destroyed: destroys the graphs built on it. */
-void convbn_backend_fused_forget_handle(cudnnHandle_t handle);
+/* The handle is being destroyed: destroys the graphs built on it (and forgets its
+ * refusals); CONVBN_LOG logs how many.  Returns the number of graphs destroyed. */
+int convbn_backend_fused_forget_handle(cudnnHandle_t handle);
 
 /* Returns the number of pairs run through a fused graph so far. */
 unsigned long long convbn_backend_fused_count(void);

@@ -418,6 +418,7 @@ check "backend_seq --diff 200 without the shim, within tolerance" "$bin/backend_
 # backend_seq's 6 pairs).  Where no engine finalizes it (EMU_CUDNN_NO_FUSION_ENGINE) it is
 # refused once per geometry and every pair takes the legacy fused path; CONVBN_BACKEND_GRAPH=0
 # goes there directly.  The emulation computes both paths alike: outputs byte-identical.
+# cudnnDestroy of the program's handle destroys every graph built on it (logged).
 # graph_case TYPE LAYOUT BUILT REFUSED GRAPH_PAIRS [VAR=VALUE...]
 graph_case() {
   local type=$1 layout=$2 built=$3 refused=$4 graphs=$5; shift 5
@@ -425,13 +426,15 @@ graph_case() {
   env "$@" CONVBN_MODE=fuse CONVBN_LOG=1 CONVBN_LOG_FILE="$run.log" LD_PRELOAD="$preload" \
     "$bin/backend_seq" --type "$type" --layout "$layout" --out "$run.bin" --expect-fused 6 \
     >"$run.out" 2>&1 || { fail "$name" "$run.out"; return; }
-  local b r g
+  local b r g d
   b=$(grep -c '^convbn: fused backend graph built for x=[0-9x]* w=[0-9x]* type=[a-z]* in ' "$run.log")
   r=$(grep -c '^convbn: fused backend graph refused for .*: status [0-9]* (.*); its pairs use the legacy fused path$' "$run.log")
   g=$(awk '/pairs fused as backend graphs/ {print $NF}' "$run.log") # printed when not 0
   g=${g:-0}
-  if [ "$b" != "$built" ] || [ "$r" != "$refused" ] || [ "$g" != "$graphs" ]; then
-    fail "$name: built=$b refused=$r graph pairs=$g" "$run.log"; return
+  d=$(sed -n 's/^convbn: cudnnDestroy: \([0-9]*\) fused backend graphs built on the handle destroyed$/\1/p' "$run.log")
+  d=${d:-0}
+  if [ "$b" != "$built" ] || [ "$r" != "$refused" ] || [ "$g" != "$graphs" ] || [ "$d" != "$built" ]; then
+    fail "$name: built=$b refused=$r graph pairs=$g destroyed with the handle=$d" "$run.log"; return
   fi
   if [ -f "$ref" ]; then
     cmp -s "$ref" "$run.bin" || { fail "$name: outputs differ from the other fused path"; return; }
