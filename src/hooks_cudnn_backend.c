@@ -101,7 +101,8 @@ static cudnnStatus_t execute_bn(cudnnHandle_t handle, cudnnBackendDescriptor_t p
     convbn_guard_enter();
     bn->handle = handle;
     bn->stream = convbn_stream_of(handle);
-    bn->plan = plan, bn->pack = pack; /* alive during this call: CONVBN_VERIFY reruns them */
+    bn->plan = plan; /* alive during this call: CONVBN_VERIFY reruns them */
+    bn->pack = pack;
     convbn_log_call("cudnnBackendExecute", bn->stream);
     if (convbn_tracing()) {
         struct convbn_trace_op op;
