@@ -17,15 +17,24 @@
  *        overhead pairs N    N conv -> inference-BN pairs on 1x1x1x1 tensors with a 1x1
  *                            filter (negligible emulated compute), all buffers allocated
  *                            up front, in measure_pairs; checks the last result
+ *        overhead backend-pairs-legacy-bn N
+ *                            N pairs of a conv through a backend plan (a new variant pack
+ *                            per call, as PyTorch builds) and the legacy inference BN, on
+ *                            the same tensors, in measure_backend_pair_legacy_bn
+ *        overhead backend-pairs-backend-bn N
+ *                            N pairs of that conv and a backend BN inference plan (one
+ *                            NORM_FORWARD, BATCH_NORM, INFERENCE; a new variant pack per
+ *                            call; inverse std made up front), in
+ *                            measure_backend_pair_backend_bn; both check the last result
  *        overhead replay N   N pairs cycling through a handful of geometries on two
  *                            streams, each followed by a ReLU; prints the shim's device
  *                            high-water mark after N/10 and after N pairs and the cap
  *
  * Knows nothing of the shim beyond the optional dlsym of its public counters.  When the
- * shim is preloaded with CONVBN_MODE=fuse, `pairs` and `replay` require every pair to have
- * been fused.  Exit status 0 on success, 1 on a failed check (a result out of tolerance,
- * pairs not fused, high water over the cap or still growing), 2 on a usage or cuDNN/CUDA
- * error. */
+ * shim is preloaded with CONVBN_MODE=fuse, `pairs`, `replay` and the backend pairs require
+ * every pair to have been fused, the backend pairs as the shim's fused backend graph.
+ * Exit status 0 on success, 1 on a failed check (a result out of tolerance, pairs not
+ * fused, high water over the cap or still growing), 2 on a usage or cuDNN/CUDA error. */
 #include <math.h>
 #include <stdbool.h>
 
@@ -564,6 +573,167 @@ static int run_pairs(struct bench *b, long n)
     return failed;
 }
 
+/* ---- backend pairs: a conv through the backend API, then an inference BN ---- */
+
+/* A conv -> BN pair whose conv runs through a backend plan, on the tensors and buffers of a
+ * 1x1x1x1 legacy pair (the legacy BN reads its descriptors), with a backend BN plan and the
+ * inverse std 1/sqrt(var + eps) it is fed, all built up front. */
+struct backend_pair {
+    struct backend bk;
+    struct pair p;
+    cudnnBackendDescriptor_t conv_plan, bn_plan;
+    void *inv_std, *conv_workspace, *bn_workspace;
+};
+
+/* A finalized NORM_FORWARD (BATCH_NORM, INFERENCE) operation z = BN(x) on 1x1x1x1 tensors,
+ * uids 'x', 'z' and the parameters 's', 'b', 'm' and 'v' (the inverse std). */
+static cudnnBackendDescriptor_t bk_bn_op(struct backend *k)
+{
+    cudnnBackendNormMode_t mode = CUDNN_BATCH_NORM;
+    cudnnBackendNormFwdPhase_t phase = CUDNN_NORM_FWD_INFERENCE;
+    static const struct { cudnnBackendAttributeName_t name; int64_t uid; } slots[] = {
+        {CUDNN_ATTR_OPERATION_NORM_FWD_XDESC, 'x'},
+        {CUDNN_ATTR_OPERATION_NORM_FWD_YDESC, 'z'},
+        {CUDNN_ATTR_OPERATION_NORM_FWD_SCALE_DESC, 's'},
+        {CUDNN_ATTR_OPERATION_NORM_FWD_BIAS_DESC, 'b'},
+        {CUDNN_ATTR_OPERATION_NORM_FWD_MEAN_DESC, 'm'},
+        {CUDNN_ATTR_OPERATION_NORM_FWD_INV_VARIANCE_DESC, 'v'},
+    };
+    cudnnBackendDescriptor_t op = bk_create(k, CUDNN_BACKEND_OPERATION_NORM_FORWARD_DESCRIPTOR);
+    bk_set(op, CUDNN_ATTR_OPERATION_NORM_FWD_MODE, CUDNN_TYPE_NORM_MODE, 1, &mode);
+    bk_set(op, CUDNN_ATTR_OPERATION_NORM_FWD_PHASE, CUDNN_TYPE_NORM_FWD_PHASE, 1, &phase);
+    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
+        bk_set_desc(op, slots[i].name, bk_tensor(k, slots[i].uid, false));
+    CUDNN_OK(cudnnBackendFinalize(op));
+    return op;
+}
+
+/* Builds k: the legacy pair's buffers and descriptors, the conv and BN plans, their
+ * workspaces and the inverse std (every backend descriptor in k->bk). */
+static void backend_pair_begin(struct bench *b, struct backend_pair *k)
+{
+    static const struct geometry tiny = {1, 1, 1, 1, 1, 1, 1, 1, CUDNN_DATA_FLOAT,
+                                         CUDNN_TENSOR_NCHW};
+    float var, inv;
+    memset(k, 0, sizeof *k);
+    k->bk.handle = b->handle;
+    pair_create(b, &k->p, &tiny);
+    cudnnBackendDescriptor_t op = bk_conv_op(&k->bk, &bk_forward, bk_tensor(&k->bk, 'x', false),
+                                             bk_tensor(&k->bk, 'w', false),
+                                             bk_tensor(&k->bk, 'y', false));
+    k->conv_plan = bk_plan(&k->bk, &op, 1);
+    k->conv_workspace = bk_workspace(k->conv_plan);
+    op = bk_bn_op(&k->bk);
+    k->bn_plan = bk_plan(&k->bk, &op, 1);
+    k->bn_workspace = bk_workspace(k->bn_plan);
+    CUDA_OK(cudaMemcpy(&var, k->p.var, sizeof var, cudaMemcpyDeviceToHost));
+    inv = 1.0f / sqrtf(var + 1e-5f);
+    CUDA_OK(cudaMalloc(&k->inv_std, sizeof inv));
+    CUDA_OK(cudaMemcpy(k->inv_std, &inv, sizeof inv, cudaMemcpyHostToDevice));
+}
+
+static void backend_pair_end(struct backend_pair *k)
+{
+    while (k->bk.nb_owned > 0)
+        CUDNN_OK(cudnnBackendDestroyDescriptor(k->bk.owned[--k->bk.nb_owned]));
+    CUDA_OK(cudaFree(k->inv_std));
+    CUDA_OK(cudaFree(k->conv_workspace));
+    CUDA_OK(cudaFree(k->bn_workspace));
+    pair_destroy(&k->p);
+}
+
+/* Executes plan with a new variant pack of n tensors, then destroys the pack: what PyTorch
+ * does per call (the pack is the program's cost, counted with and without the shim alike). */
+static inline void execute_new_pack(cudnnHandle_t h, cudnnBackendDescriptor_t plan,
+                                    const int64_t *uids, void *const *pointers, int n,
+                                    void *workspace)
+{
+    cudnnBackendDescriptor_t pack;
+    CUDNN_OK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack));
+    bk_fill_pack(pack, uids, pointers, n, workspace);
+    CUDNN_OK(cudnnBackendFinalize(pack));
+    CUDNN_OK(cudnnBackendExecute(h, plan, pack));
+    CUDNN_OK(cudnnBackendDestroyDescriptor(pack));
+}
+
+/* The conv of k through its backend plan, a new variant pack per call as PyTorch builds. */
+static inline void backend_conv(struct bench *b, struct backend_pair *k)
+{
+    static const int64_t uids[3] = {'x', 'w', 'y'};
+    void *pointers[3] = {k->p.x, k->p.w, k->p.y};
+    execute_new_pack(b->handle, k->conv_plan, uids, pointers, 3, k->conv_workspace);
+}
+
+/* n pairs: backend conv plan (new variant pack per call), then the legacy
+ * cudnnBatchNormalizationForwardInference, as PyTorch 2.x issues them. */
+static MEASURE void measure_backend_pair_legacy_bn(struct bench *b, struct backend_pair *k, long n)
+{
+    struct pair *p = &k->p;
+    for (long i = 0; i < n; i++) {
+        backend_conv(b, k);
+        CUDNN_OK(cudnnBatchNormalizationForwardInference(b->handle, CUDNN_BATCHNORM_SPATIAL,
+                                                         &one, &zero, p->yd, p->y, p->yd, p->z,
+                                                         p->pd, p->gamma, p->beta, p->mean,
+                                                         p->var, 1e-5));
+    }
+}
+
+/* n pairs: backend conv plan, then the backend BN inference plan (one NORM_FORWARD), each
+ * with a new variant pack per call; both plans and the inverse std built up front. */
+static MEASURE void measure_backend_pair_backend_bn(struct bench *b, struct backend_pair *k,
+                                                    long n)
+{
+    static const int64_t uids[6] = {'x', 'z', 's', 'b', 'm', 'v'};
+    struct pair *p = &k->p;
+    void *pointers[6] = {p->y, p->z, p->gamma, p->beta, p->mean, k->inv_std};
+    for (long i = 0; i < n; i++) {
+        backend_conv(b, k);
+        execute_new_pack(b->handle, k->bn_plan, uids, pointers, 6, k->bn_workspace);
+    }
+}
+
+/* Returns 0 when the shim is absent, not in fuse mode, or fused all `pairs` as its fused
+ * backend graph; else 1. */
+static int check_fused_graph(const char *what, long pairs)
+{
+    int (*counters)(struct convbn_counters *, size_t) = e2e_shim_counters();
+    struct convbn_counters c;
+    if (!counters || !fuse_mode())
+        return 0;
+    counters(&c, sizeof c);
+    if (c.pairs_fused_graph == (uint64_t)pairs)
+        return 0;
+    fprintf(stderr, "overhead: %s: the shim ran %llu of %ld pairs as fused backend graphs\n",
+            what, (unsigned long long)c.pairs_fused_graph, pairs);
+    return 1;
+}
+
+/* `backend-pairs-legacy-bn N` (backend_bn 0) or `backend-pairs-backend-bn N` (1). */
+static int run_backend_pairs(struct bench *b, long n, int backend_bn)
+{
+    const char *what = backend_bn ? "backend-pairs-backend-bn" : "backend-pairs-legacy-bn";
+    struct backend_pair k;
+    backend_pair_begin(b, &k);
+    if (backend_bn)
+        measure_backend_pair_backend_bn(b, &k, n);
+    else
+        measure_backend_pair_legacy_bn(b, &k, n);
+    int failed = check_tiny_pair(b, &k.p) | check_fused(what, n) | check_fused_graph(what, n);
+    backend_pair_end(&k);
+    printf("overhead: %s %ld\n", what, n);
+    return failed;
+}
+
+static int run_backend_pairs_legacy_bn(struct bench *b, long n)
+{
+    return run_backend_pairs(b, n, 0);
+}
+
+static int run_backend_pairs_backend_bn(struct bench *b, long n)
+{
+    return run_backend_pairs(b, n, 1);
+}
+
 /* ---- replay ---- */
 
 /* Returns the shim's device high-water mark in bytes, or -1 when the shim is absent. */
@@ -675,8 +845,13 @@ int main(int argc, char **argv)
         run = run_pairs;
     else if (argc == 3 && !strcmp(argv[1], "replay"))
         run = run_replay;
+    else if (argc == 3 && !strcmp(argv[1], "backend-pairs-legacy-bn"))
+        run = run_backend_pairs_legacy_bn;
+    else if (argc == 3 && !strcmp(argv[1], "backend-pairs-backend-bn"))
+        run = run_backend_pairs_backend_bn;
     if (!run || !end || *end || n < 1) {
-        fprintf(stderr, "usage: overhead calls|pairs|replay N (N >= 1)\n");
+        fprintf(stderr, "usage: overhead calls|pairs|backend-pairs-legacy-bn|"
+                        "backend-pairs-backend-bn|replay N (N >= 1)\n");
         return 2;
     }
     struct bench b;

@@ -4,15 +4,19 @@
 # intercepted call that does not pair, 400 per cudnnBackendExecute that does not pair, at
 # most 3,000 per fused pair beyond the emulated compute; shim device memory under
 # CONVBN_MAX_DEVICE_MB and not growing).  Rows without a budget are printed for reference:
-# a recognised backend conv with no consumer (deferred, then flushed by the next execute)
-# and a new variant pack per call.
+# a recognised backend conv with no consumer (deferred, then flushed by the next execute),
+# a new variant pack per call, and the fused pairs whose conv comes through the backend API
+# (followed by a legacy or a backend BN).
 #
-# Runs bench/overhead (`calls N`, `pairs N`) under valgrind --tool=callgrind without the shim
+# Runs bench/overhead (`calls N`, `pairs N`, `backend-pairs-legacy-bn N`,
+# `backend-pairs-backend-bn N`) under valgrind --tool=callgrind without the shim
 # and with it (CONVBN_MODE=fuse), each with N1 and N2 iterations, and reads the inclusive
 # cost of the bench's measure_* loop functions with callgrind_annotate.  Per call:
 #     ((shim N2 - shim N1) - (none N2 - none N1)) / (N2 - N1)
-# so start-up, first-call and exit costs cancel.  Then runs `replay` (not under valgrind)
-# for the device high-water mark.  Prints the table and writes it to $BUILD/bench/overhead.txt.
+# so start-up, first-call and exit costs cancel.  Checks that the summary of each backend
+# pairs run (CONVBN_STATS=1, no valgrind) counts every pair fused as a backend graph.  Then
+# runs `replay` (not under valgrind) for the device high-water mark.  Prints the table and
+# writes it to $BUILD/bench/overhead.txt.
 #
 # Environment: BUILD (default build), OVERHEAD_N1 / OVERHEAD_N2 (default 1000 / 2000),
 # OVERHEAD_REPLAY (default 100000), CONVBN_MAX_DEVICE_MB (the cap, passed to the shim).
@@ -96,17 +100,33 @@ per_iter() {
 # The emulated compute of a pair: the emulation's compute entry points (the fused path runs
 # conv-bias-activation, the unfused one conv and BN) and the fold's host twin, which stands
 # in for the fold kernel.  Host-only cuDNN queries the shim makes are not compute.
+# A backend pair runs cudnnBackendExecute of the emulation: without the shim the conv plan
+# (and the backend BN plan), with it the shim's fused graph (conv + pointwise add); the
+# emulation's execute entry point, with everything under it, counts as compute in both runs.
 compute_fns="cudnnConvolutionForward cudnnConvolutionBiasActivationForward
-  cudnnBatchNormalizationForwardInference cudnnAddTensor cudnnActivationForward"
+  cudnnBatchNormalizationForwardInference cudnnAddTensor cudnnActivationForward
+  cudnnBackendExecute"
+# compute_per_pair MODE VARIANT: emulated compute per pair of a pairs mode's run.
 compute_per_pair() {
   local total=0 fn v
   for fn in $compute_fns; do
-    v=$(per_iter pairs "$1" "$fn" libcudnn.so.9)
+    v=$(per_iter "$1" "$2" "$fn" libcudnn.so.9)
     total=$(awk -v t="$total" -v v="$v" 'BEGIN { print t + v }')
   done
-  v=$(per_iter pairs "$1" convbn_fold_host libconvbn_shim.so)
+  v=$(per_iter "$1" "$2" convbn_fold_host libconvbn_shim.so)
   awk -v t="$total" -v v="$v" 'BEGIN { printf "%.1f", t + v }'
 }
+
+# pair_rows: the pair tables, one "MODE|FUNCTION|BUDGET|LABEL" line per pairs mode of
+# bench/overhead.c (one measure_* function each; BUDGET - for a row printed without one).
+pair_rows() {
+  cat <<'ROWS'
+pairs|measure_pairs|3000|conv -> BN pair, 1x1x1x1, 1x1 filter
+backend-pairs-legacy-bn|measure_backend_pair_legacy_bn|-|fused backend conv -> legacy BN pair
+backend-pairs-backend-bn|measure_backend_pair_backend_bn|-|fused backend conv -> backend BN pair
+ROWS
+}
+pair_modes=$(pair_rows | cut -d'|' -f1)
 
 # hot_spots MODE [FUNCTION]: the shim's functions by inclusive cost per iteration of MODE
 # (shim runs; with FUNCTION, of the runs that counted only inside it).
@@ -139,7 +159,7 @@ ROWS
 }
 
 echo "measure-overhead: callgrind runs (N1=$n1, N2=$n2; without the shim and with CONVBN_MODE=fuse)"
-for mode in calls pairs; do
+for mode in calls $pair_modes; do
   for n in "$n1" "$n2"; do
     for variant in none shim; do
       profile "$mode" "$n" "$variant"
@@ -148,7 +168,7 @@ for mode in calls pairs; do
 done
 
 # Every loop must be visible by name, else the table would silently read zeros.
-for mode in calls pairs; do
+for mode in calls $pair_modes; do
   for n in "$n1" "$n2"; do
     for variant in none shim; do
       want=1; [ "$mode" = calls ] && want=$(calls_rows | wc -l)
@@ -182,29 +202,62 @@ over_fns=()
   echo "  each execute.  The lone conv forward is recognised and deferred; the next execute runs"
   echo "  it (through the shim's own variant pack), so its row is one deferral plus one flush."
   echo
-  base=$(per_iter pairs none measure_pairs overhead)
-  with=$(per_iter pairs shim measure_pairs overhead)
-  cbase=$(compute_per_pair none)
-  cwith=$(compute_per_pair shim)
-  raw=$(awk -v a="$with" -v b="$base" 'BEGIN { printf "%.1f", a - b }')
-  beyond=$(awk -v a="$with" -v b="$base" -v ca="$cwith" -v cb="$cbase" \
-    'BEGIN { printf "%.1f", (a - ca) - (b - cb) }')
-  worst=$(awk -v r="$raw" -v b="$beyond" 'BEGIN { print (r > b) ? r : b }')
-  verdict=ok
-  if awk -v a="$worst" -v m="$pair_budget" 'BEGIN { exit !(a > m) }'; then verdict=OVER; over=1; fi
-  printf '%-58s %10s %10s %8s %7s\n' "conv -> BN pair, 1x1x1x1, 1x1 filter" "no shim" "shim" "added" "budget"
-  printf '%-58s %10s %10s %8s\n' "  everything (measure_pairs)" "$base" "$with" "$raw"
-  printf '%-58s %10s %10s\n' "  of which emulated compute" "$cbase" "$cwith"
-  printf '%-58s %10s %10s %8s %7s %s\n' "  host, beyond the emulated compute" \
-    "$(awk -v a="$base" -v c="$cbase" 'BEGIN { printf "%.1f", a - c }')" \
-    "$(awk -v a="$with" -v c="$cwith" 'BEGIN { printf "%.1f", a - c }')" "$beyond" \
-    "$pair_budget" "$verdict"
-  echo "  The fused path's emulated compute (fold host twin + conv-bias-activation) differs from"
-  echo "  the unfused one (conv + BN) at this geometry; the budget is checked on the larger of"
-  echo "  \"everything\" and \"beyond the emulated compute\", so that difference never favours the shim."
-  echo "  Emulated compute: the emulation's conv, conv-bias-activation, BN, add and activation"
-  echo "  entry points, and convbn_fold_host; the shim's host-only cuDNN queries count as overhead."
+  while IFS='|' read -r mode fn budget label; do
+    base=$(per_iter "$mode" none "$fn" overhead)
+    with=$(per_iter "$mode" shim "$fn" overhead)
+    cbase=$(compute_per_pair "$mode" none)
+    cwith=$(compute_per_pair "$mode" shim)
+    raw=$(awk -v a="$with" -v b="$base" 'BEGIN { printf "%.1f", a - b }')
+    beyond=$(awk -v a="$with" -v b="$base" -v ca="$cwith" -v cb="$cbase" \
+      'BEGIN { printf "%.1f", (a - ca) - (b - cb) }')
+    worst=$(awk -v r="$raw" -v b="$beyond" 'BEGIN { print (r > b) ? r : b }')
+    verdict=
+    if [ "$budget" != - ]; then
+      verdict=ok
+      if awk -v a="$worst" -v m="$budget" 'BEGIN { exit !(a > m) }'; then
+        verdict=OVER; over=1
+      fi
+    fi
+    printf '%-58s %10s %10s %8s %7s\n' "$label" "no shim" "shim" "added" "budget"
+    printf '%-58s %10s %10s %8s\n' "  everything ($fn)" "$base" "$with" "$raw"
+    printf '%-58s %10s %10s\n' "  of which emulated compute" "$cbase" "$cwith"
+    printf '%-58s %10s %10s %8s %7s %s\n' "  host, beyond the emulated compute" \
+      "$(awk -v a="$base" -v c="$cbase" 'BEGIN { printf "%.1f", a - c }')" \
+      "$(awk -v a="$with" -v c="$cwith" 'BEGIN { printf "%.1f", a - c }')" "$beyond" \
+      "$budget" "$verdict"
+  done < <(pair_rows)
+  echo "  The fused path's emulated compute (fold host twin + conv-bias-activation, or the fused"
+  echo "  backend graph) differs from the unfused one (conv + BN) at this geometry; a budget is"
+  echo "  checked on the larger of \"everything\" and \"beyond the emulated compute\", so that"
+  echo "  difference never favours the shim.  Emulated compute: the emulation's conv,"
+  echo "  conv-bias-activation, BN, add and activation entry points and its cudnnBackendExecute"
+  echo "  (the unfused conv and BN plans; the shim's fused conv + add graph), and convbn_fold_host;"
+  echo "  the shim's host-only cuDNN queries and backend descriptor calls count as overhead."
+  echo "  Backend pairs: conv and BN plans built up front; a new variant pack per execute (create,"
+  echo "  3 or 6 sets, finalize, destroy), as PyTorch builds one per call, in both runs; the"
+  echo "  backend BN is one NORM_FORWARD (BATCH_NORM, INFERENCE) fed an inverse std made up front."
+  echo "  Every pair is checked fused as the shim's fused backend graph (counters and summary)."
+  for mode in $pair_modes; do
+    [ "$mode" = pairs ] && continue
+    echo
+    echo "$mode: the shim's functions by inclusive instructions per pair"
+    echo "(shim run, N2 minus N1; including the emulation calls they make, the fused graph's"
+    echo "execute too)"
+    hot_spots "$mode"
+  done
 } >"$tmp/table"
+
+# The summary's count of pairs fused as backend graphs, from one run per backend pairs mode
+# outside valgrind (the bench itself checks the counters in every run).
+for mode in $pair_modes; do
+  [ "$mode" = pairs ] && continue
+  "${clean_env[@]}" "LD_PRELOAD=$shim" CONVBN_STATS=1 "$bench_path" "$mode" "$n1" \
+    >"$tmp/$mode.stats.out" 2>"$tmp/$mode.stats.err" || die "overhead $mode $n1 failed"
+  grep -Eq "^convbn: +pairs fused as backend graphs +$n1\$" "$tmp/$mode.stats.err" || {
+    sed 's/^/  /' "$tmp/$mode.stats.err" >&2
+    die "overhead $mode $n1: the summary does not show $n1 pairs fused as backend graphs"
+  }
+done
 
 echo "measure-overhead: replay of $replay pairs under the shim (no valgrind)"
 replay_status=0
@@ -228,7 +281,7 @@ if [ "$over" = 1 ]; then
     echo "over budget: the shim's functions by inclusive instructions per iteration (including"
     echo "the emulation calls they make)"
     echo "(shim runs, N2 minus N1; calls mode sums every kind measured in that run)"
-    for mode in calls pairs; do
+    for mode in calls $pair_modes; do
       echo "  $mode:"
       hot_spots "$mode" | sed 's/^/  /'
     done
