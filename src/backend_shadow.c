@@ -786,6 +786,22 @@ static inline int conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescripto
     return rc;
 }
 
+int convbn_shadow_conv_uids(cudnnBackendDescriptor_t plan, int64_t uids[3])
+{
+    int rc = -1;
+    pthread_mutex_lock(&shadow_lock);
+    const struct shadow *p = find(plan);
+    if (p && p->type == CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR && p->rec.valid &&
+        p->rec.direction == CONVBN_BACKEND_FWD) {
+        uids[0] = p->rec.uid_x;
+        uids[1] = p->rec.uid_w;
+        uids[2] = p->rec.uid_y;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&shadow_lock);
+    return rc;
+}
+
 enum convbn_plan_kind convbn_shadow_plan_kind(cudnnBackendDescriptor_t plan)
 {
     enum convbn_plan_kind kind = CONVBN_PLAN_OPAQUE;

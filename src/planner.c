@@ -89,8 +89,7 @@ static int insert(const struct convbn_conv_call *conv, int deferred, enum convbn
         c->pending.descs = resources ? resources->descs : NULL;
         c->pending.workspace_size = resources ? resources->workspace_size : 0;
         c->pending.fused = resources ? resources->fused : (struct convbn_fused_choice){0};
-        c->pending.backend =
-            resources ? resources->backend : (struct convbn_backend_run){NULL, NULL};
+        c->pending.backend_plan = resources ? resources->backend_plan : NULL;
         __atomic_store_n(&candidate_count, ++used, __ATOMIC_RELAXED);
         inserted = 1;
     }
@@ -109,8 +108,10 @@ void convbn_planner_finish(struct convbn_pending *p, const char *trigger)
         convbn_descs_release(p->descs);
         p->descs = NULL;
     }
-    if (p->backend.plan)
-        convbn_backend_release(&p->backend);
+    if (p->backend_plan) {
+        convbn_backend_release(p->backend_plan);
+        p->backend_plan = NULL;
+    }
 }
 
 typedef int (*candidate_filter)(const struct candidate *c, const void *ctx);
@@ -220,7 +221,8 @@ void convbn_planner_capture(int delta)
  * the program's plan and pack in *program); returns the reason on failure. */
 static enum convbn_reason secure_resources(const struct convbn_conv_call *conv,
                                            size_t program_workspace,
-                                           const struct convbn_backend_run *program,
+                                           cudnnBackendDescriptor_t plan,
+                                           cudnnBackendDescriptor_t pack,
                                            struct convbn_pending *p)
 {
     struct convbn_geometry_facts facts;
@@ -231,8 +233,11 @@ static enum convbn_reason secure_resources(const struct convbn_conv_call *conv,
         !(p->descs = convbn_descs_acquire(conv, &facts)))
         return CONVBN_REASON_UNSUPPORTED;
     p->fused = facts.fused;
-    if (program) /* a backend conv: its deferred run uses its plan's workspace */
-        return convbn_backend_secure(conv, program, &p->backend);
+    if (plan) { /* a backend conv: its deferred run uses its plan's workspace */
+        enum convbn_reason reason = convbn_backend_secure(conv, plan, pack);
+        p->backend_plan = reason == CONVBN_FUSABLE ? plan : NULL;
+        return reason;
+    }
     if (facts.workspace >= 0)
         ws = (size_t)facts.workspace;
     else if (convbn_descs_workspace(p->descs, conv->handle, conv->algo, &ws) != 0)
@@ -246,12 +251,13 @@ static enum convbn_reason secure_resources(const struct convbn_conv_call *conv,
 }
 
 static int offer(const struct convbn_conv_call *conv, size_t program_workspace,
-                 const struct convbn_backend_run *program, enum convbn_reason *why_not)
+                 cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
+                 enum convbn_reason *why_not)
 {
     struct convbn_pending p; /* resources only: descs, workspace_size, fused, backend */
     p.descs = NULL;
     p.workspace_size = 0;
-    p.backend.plan = p.backend.pack = NULL;
+    p.backend_plan = NULL;
     *why_not = CONVBN_FUSABLE;
     if (convbn_cfg.mode == CONVBN_MODE_OBSERVE)
         return 0;
@@ -259,7 +265,7 @@ static int offer(const struct convbn_conv_call *conv, size_t program_workspace,
     if (reason == CONVBN_FUSABLE)
         reason = convbn_fusing_allowed();
     if (reason == CONVBN_FUSABLE)
-        reason = secure_resources(conv, program_workspace, program, &p);
+        reason = secure_resources(conv, program_workspace, plan, pack, &p);
     if (reason == CONVBN_FUSABLE) {
         if (insert(conv, 1, CONVBN_FUSABLE, &p) == 0)
             return 1;
@@ -267,7 +273,7 @@ static int offer(const struct convbn_conv_call *conv, size_t program_workspace,
     }
     if (p.descs)
         convbn_descs_release(p.descs);
-    convbn_backend_release(&p.backend);
+    convbn_backend_release(p.backend_plan);
     *why_not = reason;
     return 0;
 }
@@ -275,15 +281,14 @@ static int offer(const struct convbn_conv_call *conv, size_t program_workspace,
 int convbn_planner_offer(const struct convbn_conv_call *conv, size_t program_workspace,
                          enum convbn_reason *why_not)
 {
-    return offer(conv, program_workspace, NULL, why_not);
+    return offer(conv, program_workspace, NULL, NULL, why_not);
 }
 
 int convbn_planner_offer_backend(const struct convbn_conv_call *conv,
                                  cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
                                  enum convbn_reason *why_not)
 {
-    const struct convbn_backend_run program = {plan, pack};
-    return offer(conv, 0, &program, why_not);
+    return offer(conv, 0, plan, pack, why_not);
 }
 
 void convbn_planner_ran(const struct convbn_conv_call *conv, enum convbn_reason why_not)

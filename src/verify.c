@@ -1,7 +1,7 @@
 /* CONVBN_VERIFY=1 (DESIGN.md section 6): after a fused pair ran, the original conv and BN run
  * again into shim scratch buffers, both results are copied to the host and compared element
  * by element; the worst errors are recorded per pair signature.  A backend conv reruns its
- * held plan with a second shim variant pack whose output is the scratch; a backend BN reruns
+ * held plan with a shim variant pack whose output is the scratch; a backend BN reruns
  * the program's own plan (alive: this runs inside its cudnnBackendExecute) with a shim pack
  * reading and writing scratch.  Slow by design (two device-to-host copies and a stream
  * synchronisation per pair); a debugging aid.  Owns no state; never touches the program's
@@ -70,16 +70,8 @@ static int copy_to_host(void *dst, const void *src, size_t bytes)
 static cudnnStatus_t run_original_conv(const struct convbn_pending *p, void *y)
 {
     struct convbn_pending unfused = *p;
-    unfused.conv.y_ptr = y;
-    if (p->conv.api != CONVBN_API_BACKEND)
-        return convbn_exec_deferred(&unfused);
-    /* the held plan's shim pack writes the program's y: run a copy writing the scratch */
-    unfused.backend.pack = convbn_backend_pack_into(&p->backend, p->conv.y_ptr, y);
-    if (!unfused.backend.pack)
-        return CUDNN_STATUS_INTERNAL_ERROR;
-    cudnnStatus_t st = convbn_exec_deferred(&unfused);
-    convbn_backend_pack_destroy(unfused.backend.pack);
-    return st;
+    unfused.conv.y_ptr = y; /* a backend conv's pack is built from it when it runs */
+    return convbn_exec_deferred(&unfused);
 }
 
 void convbn_verify_pair(const struct convbn_pending *p, const struct convbn_bn_call *bn)

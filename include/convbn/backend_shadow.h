@@ -100,6 +100,11 @@ enum convbn_plan_kind convbn_shadow_plan_kind(cudnnBackendDescriptor_t plan);
 int convbn_shadow_conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
                             struct convbn_conv_call *out);
 
+/* Copies the unique ids of x, w and y (in that order) of plan's recognised convolution
+ * forward, also for a plan the program destroyed while it was held.  Returns 0, or -1 when
+ * plan has no such shadow. */
+int convbn_shadow_conv_uids(cudnnBackendDescriptor_t plan, int64_t uids[3]);
+
 /* convbn_shadow_conv_call for a recognised convolution of any direction, *out in forward
  * roles (struct convbn_backend_conv).  Returns its enum convbn_backend_dir, or -1. */
 int convbn_shadow_conv_any(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,

@@ -15,10 +15,6 @@
 /* What a deferred backend conv holds: the program's plan (a hold in the shadow table, so the
  * program's destroy is postponed) and a shim-owned variant pack (the program's uids and
  * pointers, the shim's workspace).  Both NULL for a legacy conv. */
-struct convbn_backend_run {
-    cudnnBackendDescriptor_t plan, pack;
-};
-
 struct convbn_pending {
     struct convbn_conv_call conv;
     int deferred;                    /* 1: the conv has not run yet */
@@ -26,7 +22,7 @@ struct convbn_pending {
     struct convbn_conv_descs *descs; /* shim-owned descriptors, held while deferred */
     size_t workspace_size;           /* shim workspace the deferred conv needs */
     struct convbn_fused_choice fused; /* the geometry's fused-path choice when deferred */
-    struct convbn_backend_run backend; /* backend conv: what its deferred run needs */
+    cudnnBackendDescriptor_t backend_plan; /* backend conv: its held plan; NULL for legacy */
 };
 
 /* A conv forward is about to run on conv->stream (whose pending work was flushed).  Defers

@@ -295,6 +295,10 @@ START_TEST(held_plan_destroy_is_postponed)
     ck_assert_int_eq(convbn_shadow_count(), 2);
     ck_assert_int_eq(convbn_shadow_conv_call(desc(PLAN), desc(PACK), &c), -1);
     ck_assert_int_eq(convbn_shadow_plan_kind(desc(PLAN)), CONVBN_PLAN_OPAQUE);
+    int64_t uids[3] = {0, 0, 0};
+    ck_assert_int_eq(convbn_shadow_conv_uids(desc(PLAN), uids), 0); /* the deferred run's */
+    ck_assert(uids[0] == 'x' && uids[1] == 'w' && uids[2] == 'y');
+    ck_assert_int_eq(convbn_shadow_conv_uids(desc(PACK), uids), -1);
     ck_assert_int_eq(convbn_shadow_hold(desc(PLAN)), -1); /* destroyed: no new holds */
     ck_assert_int_eq(convbn_shadow_release(desc(PLAN)), 1); /* last hold: destroy it now */
     ck_assert_int_eq(convbn_shadow_count(), 1);
@@ -440,6 +444,8 @@ START_TEST(backward_recognised)
     ck_assert_int_eq(recognised(&b, &c), -1);
     ck_assert_int_eq(convbn_shadow_conv_any(desc(PLAN), desc(PACK), &c), b.direction);
     ck_assert_int_eq(convbn_shadow_plan_kind(desc(PLAN)), CONVBN_PLAN_CONV_BWD);
+    int64_t uids[3];
+    ck_assert_int_eq(convbn_shadow_conv_uids(desc(PLAN), uids), -1); /* never deferred */
     ck_assert_int_eq(c.api, CONVBN_API_BACKEND);
     ck_assert_int_eq(c.algo, -1);
     ck_assert_ptr_eq(c.x_ptr, x_buf); /* dx for backward data */
