@@ -3,6 +3,8 @@
  * the cache lock, in a bounded LRU table.  A geometry cuDNN refuses (no engine configuration
  * finalizes, or an execution failed) is cached as refused and never asked again; its pairs
  * take the legacy fused path.  An entry in use (holds > 0) is never evicted or destroyed.
+ * Each entry keeps its last variant pack and reuses it while the pointers repeat (as they
+ * do in an inference loop), so a pair builds no pack.
  * Owns the entries and, through them, the graphs. */
 #include <pthread.h>
 #include <stdint.h>
@@ -35,6 +37,8 @@ struct entry {
     struct key key;
     cudnnStatus_t built; /* SUCCESS, or why this key has no graph */
     struct convbn_fused_graph graph;
+    cudnnBackendDescriptor_t pack; /* the last variant pack, reused while its pointers repeat */
+    void *pack_data[CONVBN_FUSED_GRAPH_DATA], *pack_workspace;
     int holds;
     unsigned long last_use;
     UT_hash_handle hh;
@@ -52,10 +56,19 @@ static int64_t alignment_of(const void *a, const void *b)
     return (int64_t)(bits & -bits);
 }
 
+/* Destroys e's graph and its last pack (e stays, refused or about to be freed). */
+static void drop_graph(struct entry *e)
+{
+    if (e->pack)
+        real_cudnnBackendDestroyDescriptor(e->pack);
+    e->pack = NULL;
+    convbn_fused_graph_destroy(&e->graph);
+}
+
 static void destroy_entry(struct entry *e)
 {
     HASH_DEL(entries, e);
-    convbn_fused_graph_destroy(&e->graph);
+    drop_graph(e);
     free(e);
 }
 
@@ -100,10 +113,11 @@ static void build(struct entry *e, const struct convbn_conv_call *conv)
                     (int)e->built, real_cudnnGetErrorString ? real_cudnnGetErrorString(e->built) : "?");
 }
 
-/* Returns the held entry for key, building it if new, with its state in *built; NULL when
- * the table is full of held entries or out of memory. */
+/* Returns the held entry for key, building it if new, with its state in *built and in
+ * *sole whether this is its only hold; NULL when the table is full of held entries or out
+ * of memory. */
 static struct entry *acquire(const struct key *key, const struct convbn_conv_call *conv,
-                             cudnnStatus_t *built)
+                             cudnnStatus_t *built, int *sole)
 {
     struct entry *e;
     pthread_mutex_lock(&cache_lock);
@@ -118,6 +132,7 @@ static struct entry *acquire(const struct key *key, const struct convbn_conv_cal
         e->holds++;
         e->last_use = ++use_clock;
         *built = e->built;
+        *sole = e->holds == 1;
     }
     pthread_mutex_unlock(&cache_lock);
     return e;
@@ -138,15 +153,63 @@ static void release(struct entry *e, int ran, cudnnStatus_t st)
         e->built = st;
     }
     if (e->built != CUDNN_STATUS_SUCCESS && e->holds == 0)
-        convbn_fused_graph_destroy(&e->graph);
+        drop_graph(e);
     pthread_mutex_unlock(&cache_lock);
+}
+
+/* Returns the variant pack for data and ws: e's last one when they match, else a new one.
+ * Only the sole holder of e reads or replaces e's pack; any other caller gets a pack of its
+ * own (*temporary = 1: the caller destroys it).  NULL when cuDNN refuses the pack. */
+static cudnnBackendDescriptor_t pack_for(struct entry *e, int sole,
+                                         void *const data[CONVBN_FUSED_GRAPH_DATA], void *ws,
+                                         int *temporary)
+{
+    *temporary = 0;
+    if (sole && e->pack && !memcmp(e->pack_data, data, sizeof e->pack_data) &&
+        e->pack_workspace == ws)
+        return e->pack;
+    cudnnBackendDescriptor_t pack = convbn_fused_graph_pack(data, ws);
+    if (!pack || !sole) {
+        *temporary = pack != NULL;
+        return pack;
+    }
+    if (e->pack)
+        real_cudnnBackendDestroyDescriptor(e->pack);
+    e->pack = pack;
+    memcpy(e->pack_data, data, sizeof e->pack_data);
+    e->pack_workspace = ws;
+    return pack;
+}
+
+/* Executes e's graph (built) on handle; returns the status, NOT_SUPPORTED when no workspace
+ * fits under the memory cap or the pack is refused (*ran then 0). */
+static cudnnStatus_t execute(struct entry *e, int sole, const struct convbn_conv_call *conv,
+                             cudnnHandle_t handle, void *const data[CONVBN_FUSED_GRAPH_DATA],
+                             int *ran)
+{
+    void *ws = NULL;
+    int temporary = 0;
+    *ran = 0;
+    if (e->graph.workspace > 0 &&
+        !(ws = convbn_scratch(conv->stream, CONVBN_SCRATCH_WORKSPACE, (size_t)e->graph.workspace)))
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    cudnnBackendDescriptor_t pack = pack_for(e, sole, data, ws, &temporary);
+    if (!pack)
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    *ran = 1;
+    cudnnStatus_t st = real_cudnnBackendExecute(handle, e->graph.plan, pack);
+    if (temporary)
+        real_cudnnBackendDestroyDescriptor(pack);
+    return st;
 }
 
 int convbn_backend_fused_run(const struct convbn_conv_call *conv, cudnnHandle_t handle,
                              const void *w, const void *b, void *y)
 {
     struct key key;
-    cudnnStatus_t built = CUDNN_STATUS_NOT_SUPPORTED;
+    cudnnStatus_t built = CUDNN_STATUS_NOT_SUPPORTED, st = CUDNN_STATUS_NOT_SUPPORTED;
+    void *const data[CONVBN_FUSED_GRAPH_DATA] = {(void *)conv->x_ptr, (void *)w, (void *)b, y};
+    int sole = 0, ran = 0;
     if (!convbn_cfg.backend_graph)
         return 0;
     memset(&key, 0, sizeof key);
@@ -156,17 +219,11 @@ int convbn_backend_fused_run(const struct convbn_conv_call *conv, cudnnHandle_t 
     key.conv = conv->conv;
     key.handle = handle;
     key.alignment = alignment_of(conv->x_ptr, y);
-    struct entry *e = acquire(&key, conv, &built);
+    struct entry *e = acquire(&key, conv, &built, &sole);
     if (!e)
         return 0;
-    void *ws = NULL;
-    int ran = built == CUDNN_STATUS_SUCCESS &&
-              (e->graph.workspace == 0 ||
-               (ws = convbn_scratch(conv->stream, CONVBN_SCRATCH_WORKSPACE,
-                                    (size_t)e->graph.workspace)));
-    cudnnStatus_t st =
-        ran ? convbn_fused_graph_run(&e->graph, handle, conv->x_ptr, w, b, y, ws)
-            : CUDNN_STATUS_NOT_SUPPORTED; /* refused, or no workspace under the memory cap */
+    if (built == CUDNN_STATUS_SUCCESS)
+        st = execute(e, sole, conv, handle, data, &ran);
     release(e, ran, st);
     return ran && st == CUDNN_STATUS_SUCCESS;
 }

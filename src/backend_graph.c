@@ -15,7 +15,7 @@
 #define MAX_ENGINE_CONFIGS 8 /* heuristic results tried, best first */
 
 /* The unique ids of the graph's tensors (the virtual one is never in a variant pack). */
-enum { UID_X = 1, UID_W, UID_B, UID_Y, UID_CONV_OUT, NB_PACKED = 4 };
+enum { UID_X = 1, UID_W, UID_B, UID_Y, UID_CONV_OUT };
 
 /* A graph under construction: the first failing status stops every later step. */
 struct builder {
@@ -267,31 +267,25 @@ cudnnStatus_t convbn_fused_graph_build(struct convbn_fused_graph *g, cudnnHandle
     return b.st;
 }
 
-cudnnStatus_t convbn_fused_graph_run(const struct convbn_fused_graph *g, cudnnHandle_t handle,
-                                     const void *x, const void *w, const void *b, void *y,
-                                     void *workspace)
+cudnnBackendDescriptor_t convbn_fused_graph_pack(void *const pointers[CONVBN_FUSED_GRAPH_DATA],
+                                                 void *workspace)
 {
-    const int64_t uids[NB_PACKED] = {UID_X, UID_W, UID_B, UID_Y};
-    void *pointers[NB_PACKED] = {(void *)x, (void *)w, (void *)b, y};
+    static const int64_t uids[CONVBN_FUSED_GRAPH_DATA] = {UID_X, UID_W, UID_B, UID_Y};
     cudnnBackendDescriptor_t pack = NULL;
-    cudnnStatus_t st =
-        real_cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack);
-    if (st != CUDNN_STATUS_SUCCESS)
-        return st;
-    st = real_cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64,
-                                       NB_PACKED, uids);
-    if (st == CUDNN_STATUS_SUCCESS)
-        st = real_cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
-                                           CUDNN_TYPE_VOID_PTR, NB_PACKED, pointers);
-    if (st == CUDNN_STATUS_SUCCESS)
-        st = real_cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE,
-                                           CUDNN_TYPE_VOID_PTR, 1, &workspace);
-    if (st == CUDNN_STATUS_SUCCESS)
-        st = real_cudnnBackendFinalize(pack);
-    if (st == CUDNN_STATUS_SUCCESS)
-        st = real_cudnnBackendExecute(handle, g->plan, pack);
+    if (real_cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack) !=
+        CUDNN_STATUS_SUCCESS)
+        return NULL;
+    if (real_cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64,
+                                      CONVBN_FUSED_GRAPH_DATA, uids) == CUDNN_STATUS_SUCCESS &&
+        real_cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+                                      CUDNN_TYPE_VOID_PTR, CONVBN_FUSED_GRAPH_DATA,
+                                      pointers) == CUDNN_STATUS_SUCCESS &&
+        real_cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR,
+                                      1, &workspace) == CUDNN_STATUS_SUCCESS &&
+        real_cudnnBackendFinalize(pack) == CUDNN_STATUS_SUCCESS)
+        return pack;
     real_cudnnBackendDestroyDescriptor(pack);
-    return st;
+    return NULL;
 }
 
 void convbn_fused_graph_destroy(struct convbn_fused_graph *g)

@@ -12,6 +12,7 @@
 #include "convbn/records.h"
 
 #define CONVBN_FUSED_GRAPH_DESCS 16 /* descriptors a built graph keeps alive */
+#define CONVBN_FUSED_GRAPH_DATA 4   /* data pointers of its variant pack: x, w, b, y */
 
 /* A built graph: its plan and every descriptor it was made from (kept until destroyed, so
  * nothing the plan may refer to goes away). */
@@ -29,11 +30,12 @@ struct convbn_fused_graph {
 cudnnStatus_t convbn_fused_graph_build(struct convbn_fused_graph *g, cudnnHandle_t handle,
                                        const struct convbn_conv_call *conv, int64_t alignment);
 
-/* Executes g on handle (bound to the stream the pair runs on): y = conv(x, w) + b, with
- * `workspace` (g->workspace bytes, may be NULL when 0).  Returns the cuDNN status. */
-cudnnStatus_t convbn_fused_graph_run(const struct convbn_fused_graph *g, cudnnHandle_t handle,
-                                     const void *x, const void *w, const void *b, void *y,
-                                     void *workspace);
+/* Builds a finalized variant pack for a built graph: pointers x, w, b, y (in that order;
+ * y = conv(x, w) + b) and `workspace` (NULL when the graph needs none).  Returns it (the
+ * caller destroys it with the real cudnnBackendDestroyDescriptor and executes the graph's
+ * plan with it), or NULL when cuDNN refuses it. */
+cudnnBackendDescriptor_t convbn_fused_graph_pack(void *const pointers[CONVBN_FUSED_GRAPH_DATA],
+                                                 void *workspace);
 
 /* Destroys every descriptor of g and clears it. */
 void convbn_fused_graph_destroy(struct convbn_fused_graph *g);
