@@ -138,8 +138,10 @@ static cudnnStatus_t run_fused(const struct fused_call *f, int algo, void *ws, s
 
 /* Tries cuDNN's recommended algorithms (IMPLICIT_PRECOMP_GEMM first: cuDNN documents it
  * as the one that supports an identity activation) until one runs; records the outcome in
- * the geometry's cache entry.  Returns the status of the last attempt. */
-static cudnnStatus_t choose_and_run(const struct fused_call *f)
+ * the geometry's cache entry.  Returns CONVBN_FUSABLE; CONVBN_REASON_MEMORY_CAP when the
+ * only algorithms cuDNN would run need more workspace than the cap leaves (not cached: it
+ * may fit later); or CONVBN_REASON_FUSED_ERROR (cached). */
+static enum convbn_reason choose_and_run(const struct fused_call *f)
 {
     const struct convbn_pending *p = f->p;
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
@@ -155,7 +157,7 @@ static cudnnStatus_t choose_and_run(const struct fused_call *f)
     for (int i = 0; i < n; i++)
         if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)
             order[count++] = perf[i].algo;
-    st = CUDNN_STATUS_NOT_SUPPORTED;
+    int short_of_memory = 0, refusals_only = 1;
     for (int i = 0; i < count; i++) {
         size_t ws = 0;
         if (real_cudnnGetConvolutionForwardWorkspaceSize(f->bn->handle, p->descs->x, p->descs->w,
@@ -164,21 +166,27 @@ static cudnnStatus_t choose_and_run(const struct fused_call *f)
                                                          &ws) != CUDNN_STATUS_SUCCESS)
             continue;
         void *buffer = ws ? convbn_scratch(f->p->conv.stream, CONVBN_SCRATCH_WORKSPACE, ws) : NULL;
-        if (ws && !buffer)
-            break;
+        if (ws && !buffer) {
+            short_of_memory = 1; /* an algorithm needing less may follow */
+            continue;
+        }
         st = run_fused(f, order[i], buffer, ws);
         if (st == CUDNN_STATUS_SUCCESS) {
             convbn_descs_set_fused(p->descs, CONVBN_FUSED_OK, order[i], ws);
-            return st;
+            return CONVBN_FUSABLE;
         }
         /* cuDNN 9 reports sub-codes (e.g. CUDNN_STATUS_NOT_SUPPORTED_SHAPE): compare categories.
          * A refusal means "try the next algorithm"; anything else ends the search. */
         if (CUDNN_STATUS_CATEGORY(st) != CUDNN_STATUS_NOT_SUPPORTED &&
-            CUDNN_STATUS_CATEGORY(st) != CUDNN_STATUS_BAD_PARAM)
+            CUDNN_STATUS_CATEGORY(st) != CUDNN_STATUS_BAD_PARAM) {
+            refusals_only = 0;
             break;
+        }
     }
+    if (short_of_memory && refusals_only)
+        return CONVBN_REASON_MEMORY_CAP;
     convbn_descs_set_fused(p->descs, CONVBN_FUSED_FAILED, 0, 0);
-    return st;
+    return CONVBN_REASON_FUSED_ERROR;
 }
 
 enum convbn_reason convbn_exec_fused(const struct convbn_pending *p,
@@ -203,17 +211,20 @@ enum convbn_reason convbn_exec_fused(const struct convbn_pending *p,
     if (!f.z)
         return CONVBN_REASON_UNSUPPORTED;
     fold_args(&args, p, bn, scratch[CONVBN_SCRATCH_WEIGHTS], scratch[CONVBN_SCRATCH_BIAS]);
-    cudnnStatus_t st;
+    enum convbn_reason reason;
     if (convbn_fold_run(&args, c->stream) != 0)
-        st = CUDNN_STATUS_EXECUTION_FAILED;
+        reason = CONVBN_REASON_FUSED_ERROR;
     else if (c->api == CONVBN_API_BACKEND && same_out &&
              convbn_backend_fused_run(c, bn->handle, f.w, f.b, bn->y_ptr))
-        st = CUDNN_STATUS_SUCCESS;
+        reason = CONVBN_FUSABLE;
+    else if (choice.state == CONVBN_FUSED_OK)
+        reason = run_fused(&f, choice.algo, scratch[CONVBN_SCRATCH_WORKSPACE],
+                           choice.workspace) == CUDNN_STATUS_SUCCESS
+                     ? CONVBN_FUSABLE
+                     : CONVBN_REASON_FUSED_ERROR;
     else
-        st = choice.state == CONVBN_FUSED_OK
-                 ? run_fused(&f, choice.algo, scratch[CONVBN_SCRATCH_WORKSPACE], choice.workspace)
-                 : choose_and_run(&f);
+        reason = choose_and_run(&f);
     if (!same_out)
         convbn_tensor_desc_release(f.z);
-    return st == CUDNN_STATUS_SUCCESS ? CONVBN_FUSABLE : CONVBN_REASON_FUSED_ERROR;
+    return reason;
 }

@@ -550,6 +550,31 @@ check "backend_seq --diff 200 --conv legacy: every random legacy conv -> BN pair
   env CONVBN_MODE=fuse LD_PRELOAD="$preload" "$bin/backend_seq" --diff 200 --conv legacy \
   --expect-pairs 200 --expect-fused 200
 
+# CONVBN_MAX_DEVICE_MB caps the shim's own device memory: with no room for W' and b' (0 or
+# 1 MiB) or for any fused workspace (2 MiB: the backend graph's and the legacy algorithms'),
+# every pair is reported `memory-cap` and runs unfused, byte-identical to the run without the
+# shim, and the high-water mark stays within the cap.
+# cap_case PROGRAM PAIRS MB
+cap_case() {
+  local prog=$1 pairs=$2 mb=$3 run=$tmp/cap.$1.$3
+  local name="$prog CONVBN_MAX_DEVICE_MB=$mb: every pair memory-cap, outputs unchanged"
+  "$bin/$prog" --out "$run.base" >/dev/null 2>&1 || { fail "$name (without shim)"; return; }
+  CONVBN_MODE=fuse CONVBN_MAX_DEVICE_MB=$mb CONVBN_STATS=1 CONVBN_LOG_FILE="$run.log" \
+    LD_PRELOAD="$preload" "$bin/$prog" --out "$run.bin" >"$run.out" 2>&1 ||
+    { fail "$name (under shim)" "$run.out"; return; }
+  cmp -s "$run.base" "$run.bin" || { fail "$name: outputs differ"; return; }
+  local high
+  high=$(sed -n 's/^convbn:   shim device memory high-water \([0-9]*\) bytes.*/\1/p' "$run.log")
+  if ! grep -Eq "^convbn: +not fused: memory-cap +$pairs\$" "$run.log" ||
+     [ "${high:-x}" -gt $((mb << 20)) ] 2>/dev/null || [ -z "$high" ]; then
+    fail "$name: summary (high-water ${high:-?})" "$run.log"; return
+  fi
+  ok "$name"
+}
+cap_case resnet_seq 15 0
+cap_case backend_seq 6 0
+cap_case backend_seq 6 2
+
 # Mode off: the shim forwards and records nothing.
 check "mode=off records nothing" bash -c "
   CONVBN_MODE=off CONVBN_STATS=1 LD_PRELOAD='$preload' '$bin/resnet_seq' --out '$tmp/off.bin' --expect-pairs 0"
