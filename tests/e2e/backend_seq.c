@@ -10,7 +10,7 @@
  * usage: backend_seq [--type float|half] [--layout nchw|nhwc] [--out FILE] [--hazard 0-3]
  *                    [--bn legacy|backend] [--bn-kernel 0|1] [--benchmark 0|1] [--diff N]
  *                    [--conv backend|legacy] [--expect-pairs N] [--expect-fused N]
- *                    [--expect-verified N] [--backward 1]
+ *                    [--expect-verified N] [--backward 1] [--threads N] [--serial 0|1]
  *                    (expectations checked against the shim's counters when it is preloaded)
  * --hazard 1 copies each conv output to the host before its BN (a reader of y: no fusion).
  * --hazard 2 copies an unrelated buffer (the BN's gamma) to the host with cudaMemcpyAsync
@@ -38,8 +38,16 @@
  *   tolerances of tests/e2e/differential.c).
  * --backward 1 runs, after the network, one graph of a single CONVOLUTION_BACKWARD_DATA and
  *   one of a single CONVOLUTION_BACKWARD_FILTER (3x3, 4 <-> 8 channels; for trace tests).
+ * --threads N runs the whole network (with every flag above but --diff) in N threads at
+ *   once, each with its own handle, stream, plan cache, workspace and data (thread i's drawn
+ *   from its own random state, all made up front: thread 0's are those of a run without
+ *   --threads), the threads stepping through barriers so that every thread's conv is pending
+ *   together; every BN output is appended to --out after all joined, in thread order.
+ *   --serial 1 runs the same threads one after another (byte-identical --out).  The
+ *   expectations are totals over the threads.
  * Exit status 0 on success, 1 on a failed expectation, 2 on a cuDNN/CUDA error. */
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "e2e_util.h"
@@ -49,8 +57,11 @@
 #define MAX_PLANS 8
 #define GRAPH_DESCS 8 /* x, w, y, conv, op, graph, heuristic, engine config */
 
+struct cached_plan;
+
 struct net {
     cudnnHandle_t handle;
+    cudaStream_t stream;
     cudnnDataType_t type;
     cudnnTensorFormat_t format;
     FILE *out;
@@ -61,6 +72,10 @@ struct net {
     int bn_backend, bn_kernel, benchmark;
     int backward; /* --backward 1 */
     int legacy_conv; /* --conv legacy */
+    uint64_t rng;               /* this net's random state (net_random_buffer) */
+    struct cached_plan *plans;  /* MAX_PLANS, nb_plans of them built */
+    int nb_plans;
+    pthread_barrier_t *barrier; /* --threads: all workers step together (NULL: alone) */
 };
 
 #define BN_EPS 1e-5
@@ -77,14 +92,40 @@ struct cached_plan {
     cudnnBackendDescriptor_t plan;
 };
 
-static struct cached_plan plans[MAX_PLANS];
-static int nb_plans;
-
 /* An activation tensor on the device. */
 struct act {
     void *data;
     int c, h, w;
 };
+
+/* One layer's buffers: weights, BN parameters (and inverse std), conv bias (--hazard 3), the
+ * conv output y and the BN output z. */
+struct layer_data {
+    void *w, *params[4], *inv, *bias;
+    struct act y, z;
+};
+
+static pthread_mutex_t rng_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* e2e_random_buffer drawn from net's own random state, so that each net's data does not depend
+ * on how threads are scheduled. */
+static void *net_random_buffer(struct net *net, size_t count, cudnnDataType_t t, float lo,
+                               float hi)
+{
+    pthread_mutex_lock(&rng_lock);
+    e2e_rng_state = net->rng;
+    void *dev = e2e_random_buffer(count, t, lo, hi);
+    net->rng = e2e_rng_state;
+    pthread_mutex_unlock(&rng_lock);
+    return dev;
+}
+
+/* --threads: waits for every worker (nothing when the net runs alone or --serial 1). */
+static void net_barrier(struct net *net)
+{
+    if (net->barrier)
+        pthread_barrier_wait(net->barrier);
+}
 
 static cudnnBackendDescriptor_t bk_create(cudnnBackendDescriptorType_t type)
 {
@@ -227,14 +268,15 @@ static void destroy_all(cudnnBackendDescriptor_t *d, int n)
 static cudnnBackendDescriptor_t cached_plan(struct net *net, const struct act *in,
                                             const struct layer *l)
 {
-    for (int i = 0; i < nb_plans; i++)
+    struct cached_plan *plans = net->plans;
+    for (int i = 0; i < net->nb_plans; i++)
         if (plans[i].c == in->c && plans[i].h == in->h && plans[i].w == in->w &&
             !memcmp(&plans[i].l, l, sizeof *l))
             return plans[i].plan;
-    if (nb_plans == MAX_PLANS)
+    if (net->nb_plans == MAX_PLANS)
         exit(2);
     cudnnBackendDescriptor_t d[GRAPH_DESCS];
-    struct cached_plan *p = &plans[nb_plans++];
+    struct cached_plan *p = &plans[net->nb_plans++];
     *p = (struct cached_plan){in->c, in->h, in->w, *l, build_plan(net, in, l, d)};
     destroy_all(d, GRAPH_DESCS);
     return p->plan;
@@ -332,12 +374,12 @@ static void dump(struct net *net, const struct act *a)
 }
 
 /* BN parameters of c channels: gamma, beta, mean, var (float, on the device). */
-static void bn_params(int c, void *p[4])
+static void bn_params(struct net *net, int c, void *p[4])
 {
-    p[0] = e2e_random_buffer((size_t)c, CUDNN_DATA_FLOAT, 0.5f, 1.5f);
-    p[1] = e2e_random_buffer((size_t)c, CUDNN_DATA_FLOAT, -0.5f, 0.5f);
-    p[2] = e2e_random_buffer((size_t)c, CUDNN_DATA_FLOAT, -0.2f, 0.2f);
-    p[3] = e2e_random_buffer((size_t)c, CUDNN_DATA_FLOAT, 0.5f, 2.0f);
+    p[0] = net_random_buffer(net, (size_t)c, CUDNN_DATA_FLOAT, 0.5f, 1.5f);
+    p[1] = net_random_buffer(net, (size_t)c, CUDNN_DATA_FLOAT, -0.5f, 0.5f);
+    p[2] = net_random_buffer(net, (size_t)c, CUDNN_DATA_FLOAT, -0.2f, 0.2f);
+    p[3] = net_random_buffer(net, (size_t)c, CUDNN_DATA_FLOAT, 0.5f, 2.0f);
 }
 
 /* The legacy inference BN of y into z, as PyTorch (through 2.10) runs it: its descriptors
@@ -486,39 +528,61 @@ static void *inv_std_buffer(const void *var, int c)
     return dev;
 }
 
-/* conv (backend) then BN (legacy, or backend) of one layer; returns the BN output. */
-static struct act conv_bn(struct net *net, const struct act *in, const struct layer *l)
+/* Allocates layer l's buffers on in (random weights, BN parameters and, with --bn backend,
+ * the inverse std prepared on the host; y and z); layer_data_free releases all but z. */
+static void layer_data_make(struct net *net, const struct act *in, const struct layer *l,
+                            struct layer_data *d)
 {
-    struct act y = {NULL, l->k, out_extent(l, in->h), out_extent(l, in->w)};
+    memset(d, 0, sizeof *d);
+    d->y = (struct act){NULL, l->k, out_extent(l, in->h), out_extent(l, in->w)};
+    d->z = d->y;
     size_t w_count = (size_t)l->k * (size_t)(in->c / l->groups) * (size_t)(l->r * l->r);
     float bound = 1.0f / sqrtf((float)(w_count / (size_t)l->k)); /* activations stay O(1) */
-    void *w = e2e_random_buffer(w_count, net->type, -bound, bound), *params[4];
-    struct act z = y;
-    void *inv = NULL; /* --bn backend: the inverse std */
-    void *bias = net->hazard == 3 ? e2e_random_buffer((size_t)l->k, CUDNN_DATA_FLOAT, -1, 1) : NULL;
-    bn_params(l->k, params);
+    d->w = net_random_buffer(net, w_count, net->type, -bound, bound);
+    if (net->hazard == 3)
+        d->bias = net_random_buffer(net, (size_t)l->k, CUDNN_DATA_FLOAT, -1, 1);
+    bn_params(net, l->k, d->params);
     if (net->bn_backend && net->bn_kernel)
-        CUDA_OK(cudaMalloc(&inv, (size_t)l->k * sizeof(float)));
+        CUDA_OK(cudaMalloc(&d->inv, (size_t)l->k * sizeof(float)));
     else if (net->bn_backend)
-        inv = inv_std_buffer(params[3], l->k);
-    CUDA_OK(cudaMalloc(&y.data, act_bytes(net, &y)));
-    CUDA_OK(cudaMalloc(&z.data, act_bytes(net, &z)));
+        d->inv = inv_std_buffer(d->params[3], l->k);
+    CUDA_OK(cudaMalloc(&d->y.data, act_bytes(net, &d->y)));
+    CUDA_OK(cudaMalloc(&d->z.data, act_bytes(net, &d->z)));
+}
+
+static void layer_data_free(struct layer_data *d)
+{
+    void *bufs[] = {d->w, d->bias, d->inv, d->y.data,
+                    d->params[0], d->params[1], d->params[2], d->params[3]};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        CUDA_OK(cudaFree(bufs[i]));
+}
+
+/* conv (backend) then BN (legacy, or backend) of layer l on in into d->z, with d's buffers.
+ * With --threads every worker waits for the others between the conv and the BN and after
+ * the BN, so that every thread's conv is pending at once. */
+static void conv_bn(struct net *net, const struct act *in, const struct layer *l,
+                    struct layer_data *d)
+{
+    struct act y = d->y, z = d->z;
+    void *w = d->w, *inv = d->inv, *bias = d->bias, **params = d->params;
     for (int i = 1; net->benchmark && i < BENCH_PLANS; i++) { /* the 20 other plans tried */
-        cudnnBackendDescriptor_t d[GRAPH_DESCS + 1];
-        d[GRAPH_DESCS] = build_plan(net, in, l, d);
-        execute(net, d[GRAPH_DESCS], in->data, w, y.data);
-        destroy_all(d, GRAPH_DESCS + 1);
+        cudnnBackendDescriptor_t desc[GRAPH_DESCS + 1];
+        desc[GRAPH_DESCS] = build_plan(net, in, l, desc);
+        execute(net, desc[GRAPH_DESCS], in->data, w, y.data);
+        destroy_all(desc, GRAPH_DESCS + 1);
     }
     if (net->legacy_conv) {
         legacy_conv(net, in, l, w, &y);
     } else if (l->one_shot) {
-        cudnnBackendDescriptor_t d[GRAPH_DESCS + 1];
-        d[GRAPH_DESCS] = build_plan(net, in, l, d);
-        execute(net, d[GRAPH_DESCS], in->data, w, y.data);
-        destroy_all(d, GRAPH_DESCS + 1);
+        cudnnBackendDescriptor_t desc[GRAPH_DESCS + 1];
+        desc[GRAPH_DESCS] = build_plan(net, in, l, desc);
+        execute(net, desc[GRAPH_DESCS], in->data, w, y.data);
+        destroy_all(desc, GRAPH_DESCS + 1);
     } else {
         execute(net, cached_plan(net, in, l), in->data, w, y.data);
     }
+    net_barrier(net);
     if (net->hazard == 1) { /* the program reads y between the conv and the BN */
         size_t bytes = act_bytes(net, &y);
         void *host = malloc(bytes);
@@ -542,17 +606,10 @@ static struct act conv_bn(struct net *net, const struct act *in, const struct la
             launch_inv_std(net, params[3], inv, l->k);
         void *bk_params[4] = {params[0], params[1], params[2], inv};
         backend_batch_norm(net, &y, &z, bk_params);
-        CUDA_OK(cudaFree(inv));
     } else {
         batch_norm(net, &y, &z, params);
     }
-    dump(net, &z);
-    CUDA_OK(cudaFree(bias));
-    CUDA_OK(cudaFree(y.data));
-    CUDA_OK(cudaFree(w));
-    for (int i = 0; i < 4; i++)
-        CUDA_OK(cudaFree(params[i]));
-    return z;
+    net_barrier(net);
 }
 
 /* --backward 1: executes one backward data (filter 0) or backward filter (filter 1) graph
@@ -585,9 +642,9 @@ static void backward_graph(struct net *net, int filter)
     bk_set(d[4], attr[filter][4], CUDNN_TYPE_FLOAT, 1, &alpha);
     bk_set(d[4], attr[filter][5], CUDNN_TYPE_FLOAT, 1, &beta);
     d[GRAPH_DESCS] = finish_plan(net, d);
-    void *x = e2e_random_buffer((size_t)BATCH * 4 * 8 * 8, net->type, -1.0f, 1.0f);
-    void *w = e2e_random_buffer((size_t)8 * 4 * 3 * 3, net->type, -1.0f, 1.0f);
-    void *dy = e2e_random_buffer((size_t)BATCH * 8 * 8 * 8, net->type, -1.0f, 1.0f);
+    void *x = net_random_buffer(net, (size_t)BATCH * 4 * 8 * 8, net->type, -1.0f, 1.0f);
+    void *w = net_random_buffer(net, (size_t)8 * 4 * 3 * 3, net->type, -1.0f, 1.0f);
+    void *dy = net_random_buffer(net, (size_t)BATCH * 8 * 8 * 8, net->type, -1.0f, 1.0f);
     execute(net, d[GRAPH_DESCS], x, w, dy);
     destroy_all(d, GRAPH_DESCS + 1);
     CUDA_OK(cudaFree(x));
@@ -595,8 +652,14 @@ static void backward_graph(struct net *net, int filter)
     CUDA_OK(cudaFree(dy));
 }
 
+/* --threads N and --serial 1. */
+struct threading {
+    int threads, serial;
+};
+
 static int parse_args(int argc, char **argv, struct net *net, const char **out,
-                      struct e2e_expectations *expect, int *diff, long *verified)
+                      struct e2e_expectations *expect, int *diff, long *verified,
+                      struct threading *th)
 {
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *opt = argv[i], *val = argv[i + 1];
@@ -626,6 +689,10 @@ static int parse_args(int argc, char **argv, struct net *net, const char **out,
             expect->fused = strtol(val, NULL, 10);
         else if (!strcmp(opt, "--expect-verified"))
             *verified = strtol(val, NULL, 10);
+        else if (!strcmp(opt, "--threads"))
+            th->threads = atoi(val);
+        else if (!strcmp(opt, "--serial"))
+            th->serial = atoi(val);
         else
             return -1;
     }
@@ -756,7 +823,8 @@ static double run_case(struct net *net, struct diff_case *d)
     float bound = 1.0f / sqrtf((float)(w_count / (size_t)d->l.k));
     d->x.data = e2e_random_buffer((size_t)BATCH * d->x.c * d->x.h * d->x.w, net->type, -1, 1);
     d->w = e2e_random_buffer(w_count, net->type, -bound, bound);
-    bn_params(d->l.k, d->params);
+    net->rng = e2e_rng_state; /* --diff draws from the global state */
+    bn_params(net, d->l.k, d->params);
     if (d->backend_bn)
         d->inv = inv_std_buffer(d->params[3], d->l.k);
     CUDA_OK(cudaMalloc(&d->y.data, act_bytes(net, &d->y)));
@@ -835,56 +903,179 @@ static int check_verified(const struct net *net, long verified)
     return 1;
 }
 
+static const struct layer layers[] = {
+    {16, 3, 1, 1, 0, 0, 0, 0}, {16, 3, 1, 1, 0, 0, 0, 0},
+    {16, 3, 1, 1, 0, 0, 0, 0}, /* the last two share a plan */
+    {32, 1, 2, 1, 0, 0, 0, 0}, {32, 3, 1, 4, 0, 0, 0, 0}, {32, 3, 1, 4, 1, 0, 0, 0},
+};
+#define NB_LAYERS ((int)(sizeof layers / sizeof layers[0]))
+#define MAX_THREADS 64
+#define THREAD_WORKSPACE ((int64_t)8 << 20) /* no cudaFree while another thread's conv waits */
+
+static int layers_of(const struct net *net)
+{
+    return net->benchmark ? 1 : NB_LAYERS;
+}
+
+/* The network on net alone (no --threads): each layer's buffers made just before it and
+ * freed right after, its BN output appended to --out. */
+static struct act run_alone(struct net *net)
+{
+    struct cached_plan plans[MAX_PLANS];
+    net->plans = plans;
+    struct act x = {net_random_buffer(net, (size_t)BATCH * 3 * 16 * 16, net->type, -1.0f, 1.0f),
+                    3, 16, 16};
+    for (int i = 0; i < layers_of(net); i++) {
+        struct layer_data d;
+        layer_data_make(net, &x, &layers[i], &d);
+        conv_bn(net, &x, &layers[i], &d);
+        dump(net, &d.z);
+        layer_data_free(&d);
+        CUDA_OK(cudaFree(x.data));
+        x = d.z;
+    }
+    for (int i = 0; net->backward && i < 2; i++)
+        backward_graph(net, i);
+    CUDA_OK(cudaStreamSynchronize(net->stream));
+    for (int i = 0; i < net->nb_plans; i++)
+        CUDNN_OK(cudnnBackendDestroyDescriptor(plans[i].plan));
+    return x;
+}
+
+/* --threads: one worker's net (handle, stream, plan cache, workspace of its own), its input
+ * and every layer's buffers, all made up front from the worker's own random state: between
+ * the first and the last barrier a worker makes no call that flushes other streams
+ * (cudnnCreate, cudaMemcpy, cudaFree). */
+struct worker {
+    struct net net;
+    struct cached_plan plans[MAX_PLANS];
+    struct act x;
+    struct layer_data data[NB_LAYERS];
+};
+
+static void worker_prepare(struct worker *wk, const struct net *proto, uint64_t seed,
+                           pthread_barrier_t *barrier)
+{
+    wk->net = *proto;
+    wk->net.rng = seed ? seed : 1;
+    wk->net.plans = wk->plans;
+    wk->net.barrier = barrier;
+    struct act x = {net_random_buffer(&wk->net, (size_t)BATCH * 3 * 16 * 16, proto->type, -1.0f,
+                                      1.0f), 3, 16, 16};
+    wk->x = x;
+    for (int i = 0; i < layers_of(proto); i++) {
+        layer_data_make(&wk->net, &x, &layers[i], &wk->data[i]);
+        x = wk->data[i].z;
+    }
+    CUDA_OK(cudaMalloc(&wk->net.workspace, (size_t)THREAD_WORKSPACE));
+    wk->net.workspace_size = THREAD_WORKSPACE;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *wk = arg;
+    struct net *net = &wk->net;
+    CUDNN_OK(cudnnCreate(&net->handle));
+    CUDA_OK(cudaStreamCreate(&net->stream));
+    CUDNN_OK(cudnnSetStream(net->handle, net->stream));
+    net_barrier(net); /* every handle made (cudnnCreate flushes every stream) */
+    const struct act *x = &wk->x;
+    for (int i = 0; i < layers_of(net); i++) {
+        conv_bn(net, x, &layers[i], &wk->data[i]);
+        x = &wk->data[i].z;
+    }
+    CUDA_OK(cudaStreamSynchronize(net->stream));
+    net_barrier(net); /* every pair done: the backward graphs' frees may flush */
+    for (int i = 0; net->backward && i < 2; i++)
+        backward_graph(net, i);
+    for (int i = 0; i < net->nb_plans; i++)
+        CUDNN_OK(cudnnBackendDestroyDescriptor(wk->plans[i].plan));
+    CUDNN_OK(cudnnDestroy(net->handle));
+    CUDA_OK(cudaStreamDestroy(net->stream));
+    return NULL;
+}
+
+/* --threads N: N workers at once (one after another with --serial 1), each running the whole
+ * network; every BN output appended to --out after all joined, in worker order.  Worker i
+ * draws its data from the seed xor i * a constant (worker 0: the data of a run alone). */
+static struct act run_threads(const struct net *proto, const struct threading *th)
+{
+    static struct worker wk[MAX_THREADS];
+    pthread_t tid[MAX_THREADS];
+    pthread_barrier_t barrier;
+    int n = th->threads;
+    if (pthread_barrier_init(&barrier, NULL, (unsigned)n) != 0)
+        exit(2);
+    for (int i = 0; i < n; i++)
+        worker_prepare(&wk[i], proto, proto->rng ^ ((uint64_t)i * 0xbf58476d1ce4e5b9ull),
+                       th->serial ? NULL : &barrier);
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&tid[i], NULL, worker_main, &wk[i]) != 0)
+            exit(2);
+        if (th->serial)
+            pthread_join(tid[i], NULL);
+    }
+    for (int i = 0; i < n && !th->serial; i++)
+        pthread_join(tid[i], NULL);
+    pthread_barrier_destroy(&barrier);
+    struct act last = wk[0].x;
+    for (int i = 0; i < n; i++) {
+        wk[i].net.out = proto->out;
+        CUDA_OK(cudaFree(wk[i].x.data));
+        for (int j = 0; j < layers_of(proto); j++) {
+            dump(&wk[i].net, &wk[i].data[j].z);
+            layer_data_free(&wk[i].data[j]);
+            last = wk[i].data[j].z;
+            if (i < n - 1 || j < layers_of(proto) - 1)
+                CUDA_OK(cudaFree(last.data));
+        }
+        CUDA_OK(cudaFree(wk[i].net.workspace));
+    }
+    return last;
+}
+
 int main(int argc, char **argv)
 {
-    static const struct layer layers[] = {
-        {16, 3, 1, 1, 0, 0, 0, 0}, {16, 3, 1, 1, 0, 0, 0, 0},
-        {16, 3, 1, 1, 0, 0, 0, 0}, /* the last two share a plan */
-        {32, 1, 2, 1, 0, 0, 0, 0}, {32, 3, 1, 4, 0, 0, 0, 0}, {32, 3, 1, 4, 1, 0, 0, 0},
-    };
-    int nb_layers = (int)(sizeof layers / sizeof layers[0]), diff = 0;
-    struct net net = {.type = CUDNN_DATA_FLOAT, .format = CUDNN_TENSOR_NCHW};
+    int diff = 0;
+    struct net net = {.type = CUDNN_DATA_FLOAT, .format = CUDNN_TENSOR_NCHW,
+                      .rng = e2e_rng_state};
     const char *out_path = NULL;
     struct e2e_expectations expect = {-1, -1};
+    struct threading th = {0, 0};
     long verified = -1;
-    cudaStream_t stream;
-    if (parse_args(argc, argv, &net, &out_path, &expect, &diff, &verified) != 0 ||
-        (net.hazard == 3 && net.type != CUDNN_DATA_FLOAT)) {
+    if (parse_args(argc, argv, &net, &out_path, &expect, &diff, &verified, &th) != 0 ||
+        (net.hazard == 3 && net.type != CUDNN_DATA_FLOAT) || th.threads < 0 ||
+        th.threads > MAX_THREADS || (th.threads && diff)) {
         fprintf(stderr, "usage: backend_seq [--type float|half] [--layout nchw|nhwc] "
                         "[--out FILE] [--hazard 0-3 (3: float)] [--bn legacy|backend] [--bn-kernel 0|1] "
                         "[--benchmark 0|1] [--diff N] [--conv backend|legacy] [--expect-pairs N] "
-                        "[--expect-fused N] [--expect-verified N] [--backward 1]\n");
+                        "[--expect-fused N] [--expect-verified N] [--backward 1] "
+                        "[--threads 1-%d (not with --diff)] [--serial 0|1]\n", MAX_THREADS);
         return 2;
     }
     if (out_path && !(net.out = fopen(out_path, "wb"))) {
         perror(out_path);
         return 2;
     }
-    CUDNN_OK(cudnnCreate(&net.handle));
-    CUDA_OK(cudaStreamCreate(&stream));
-    CUDNN_OK(cudnnSetStream(net.handle, stream));
-    if (diff > 0)
-        return run_diff(&net, diff, stream, &expect);
-    if (net.benchmark)
-        nb_layers = 1;
-    struct act x = {e2e_random_buffer((size_t)BATCH * 3 * 16 * 16, net.type, -1.0f, 1.0f), 3,
-                    16, 16};
-    for (int i = 0; i < nb_layers; i++) {
-        struct act next = conv_bn(&net, &x, &layers[i]);
-        CUDA_OK(cudaFree(x.data));
-        x = next;
+    struct act x;
+    if (th.threads) {
+        x = run_threads(&net, &th);
+        printf("backend_seq: %d threads, %d pairs issued each, output %dx%dx%dx%d\n",
+               th.threads, layers_of(&net), BATCH, x.c, x.h, x.w);
+    } else {
+        CUDNN_OK(cudnnCreate(&net.handle));
+        CUDA_OK(cudaStreamCreate(&net.stream));
+        CUDNN_OK(cudnnSetStream(net.handle, net.stream));
+        if (diff > 0)
+            return run_diff(&net, diff, net.stream, &expect);
+        x = run_alone(&net);
+        printf("backend_seq: %d pairs issued, output %dx%dx%dx%d\n", layers_of(&net), BATCH,
+               x.c, x.h, x.w);
+        CUDA_OK(cudaFree(net.workspace));
+        CUDNN_OK(cudnnDestroy(net.handle));
+        CUDA_OK(cudaStreamDestroy(net.stream));
     }
-    for (int i = 0; net.backward && i < 2; i++)
-        backward_graph(&net, i);
-    CUDA_OK(cudaStreamSynchronize(stream));
-    printf("backend_seq: %d pairs issued, output %dx%dx%dx%d\n", nb_layers, BATCH, x.c, x.h,
-           x.w);
-    for (int i = 0; i < nb_plans; i++)
-        CUDNN_OK(cudnnBackendDestroyDescriptor(plans[i].plan));
     CUDA_OK(cudaFree(x.data));
-    CUDA_OK(cudaFree(net.workspace));
-    CUDNN_OK(cudnnDestroy(net.handle));
-    CUDA_OK(cudaStreamDestroy(stream));
     if (net.out)
         fclose(net.out);
     return e2e_check_expectations("backend_seq", &expect) | check_verified(&net, verified);

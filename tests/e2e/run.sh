@@ -452,6 +452,39 @@ check "backend_seq --diff 200: every pair through a fused backend graph (32-entr
   bash -c "CONVBN_MODE=fuse CONVBN_STATS=1 LD_PRELOAD='$preload' '$bin/backend_seq' --diff 200 2>&1 |
     grep -Eq '^convbn: +pairs fused as backend graphs +200\$'"
 
+# Threads sharing the shim's backend state (descriptor shadows, held plans, the per-stream
+# planner, the fused-graph cache, scratch memory): backend_seq --threads 4 runs the whole
+# network in 4 threads at once, each with its own handle, stream, plan cache and data, every
+# thread's conv pending together (the threads step through barriers).  All 6N pairs fuse as
+# backend graphs; outputs byte-identical to the same work with the threads run one after
+# another (--serial 1) under the shim, within tolerance of the threaded run without it.
+# threads_case BN TYPE LAYOUT
+threads_case() {
+  local type=$2 n=4 run=$tmp/thr.$1.$2.$3
+  local pairs=$((6 * n)) args=(--threads "$n" --bn "$1" --type "$2" --layout "$3")
+  local name="backend_seq ${args[*]}: $pairs pairs fused as backend graphs, as --serial 1"
+  "$bin/backend_seq" "${args[@]}" --out "$run.base" >"$run.base.out" 2>&1 ||
+    { fail "$name (without shim)" "$run.base.out"; return; }
+  for serial in 0 1; do
+    CONVBN_MODE=fuse CONVBN_STATS=1 CONVBN_LOG_FILE="$run.$serial.log" LD_PRELOAD="$preload" \
+      "$bin/backend_seq" "${args[@]}" --serial "$serial" --out "$run.$serial" \
+      --expect-pairs "$pairs" --expect-fused "$pairs" >"$run.$serial.out" 2>&1 ||
+      { fail "$name (under shim, --serial $serial)" "$run.$serial.out"; return; }
+    cmp -s "$run.base.out" "$run.$serial.out" ||
+      { fail "$name: stdout differs (--serial $serial)" "$run.$serial.out"; return; }
+    grep -Eq "^convbn: +pairs fused as backend graphs +$pairs\$" "$run.$serial.log" ||
+      { fail "$name: summary (--serial $serial)" "$run.$serial.log"; return; }
+  done
+  cmp -s "$run.1" "$run.0" || { fail "$name: threaded outputs differ from the serial run"; return; }
+  "$bin/close_enough" "$type" "$(tolerance "$type")" "$run.0" "$run.base" >"$run.cmp" ||
+    { fail "$name: fused outputs out of tolerance" "$run.cmp"; return; }
+  ok "$name"
+}
+for bn in legacy backend; do
+  threads_case "$bn" float nchw
+  threads_case "$bn" half nhwc
+done
+
 # A driver-API launch (cuLaunchKernel, as Triton's launchers make it) reads y between the conv
 # and its BN (tests/e2e/driver_launch.c, linked with the emulated libcuda.so.1): the deferred
 # conv runs first, the probe holds its result, byte-identical to the run without the shim.
