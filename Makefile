@@ -3,7 +3,8 @@
 # the numbers.
 # Outputs: build/libconvbn_shim.so, build/emu/libcudnn.so.9, build/emu/libcudart.so.13,
 # build/emu/libcuda.so.1 (the few driver calls tests/e2e/driver_launch.c makes).
-# Sanitizer builds: `make asan` (the whole suite under ASan+UBSan, in build/asan/).
+# Sanitizer builds: `make asan` (the whole suite under ASan+UBSan, in build/asan/), `make tsan`
+# (the threaded end-to-end scenarios under ThreadSanitizer, in build/tsan/).
 
 BUILD ?= build
 SAN ?=
@@ -101,7 +102,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/u
 EMU_TESTS := $(patsubst tests/emu/%.c,$(BUILD)/tests/emu/%,$(wildcard tests/emu/test_*.c))
 E2E_PROGS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/e2e/%,$(wildcard tests/e2e/*.c))
 
-.PHONY: all check demo install asan clean unit-check emu-check e2e-check
+.PHONY: all check demo install asan tsan clean unit-check emu-check e2e-check
 all: $(SHIM) $(EMU_CUDNN) $(EMU_CUDART) $(EMU_CUDA)
 
 $(BUILD)/obj/%.o: %.c $(CONFIG_MK) $(wildcard include/convbn/*.h include/convbn/*.def)
@@ -180,6 +181,11 @@ demo: all $(BUILD)/bench/convbn-bench
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+
+tsan:
+	@$(MAKE) --no-print-directory BUILD=build/tsan OPT=-O1 SAN=-fsanitize=thread \
+	    build/tsan/libconvbn_shim.so build/tsan/tests/e2e/hazards build/tsan/tests/e2e/backend_seq
+	@scripts/tsan-check.sh build/tsan
 
 # --- Host-overhead bench (bench/overhead.c, scripts/measure-overhead.sh) ---
 # An ordinary cuDNN program linked like the e2e programs.  `make bench-overhead` runs it

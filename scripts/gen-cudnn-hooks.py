@@ -320,7 +320,7 @@ def wrapper(fn):
     value = NOT_INITIALISED[fn.ret]
     give_up = "return;" if value is None else f"return {value};"
     body = [wrap_call(head, fn.param_list(), ")", 4), "{",
-            f"    if (!real_{fn.name}) {{",
+            f"    if (!CONVBN_REAL_READY({fn.name})) {{",
             "        convbn_real_cudnn_resolve();",
             f"        if (!real_{fn.name})",
             f"            {give_up}",

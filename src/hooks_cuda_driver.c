@@ -50,7 +50,7 @@ static void convbn_cu_capture_ended(cudaStream_t stream, CUresult status)
 #define CONVBN_CUDA_DRIVER(name, params, args, stream_expr, post)                             \
     EXPORT CUresult name params                                                               \
     {                                                                                         \
-        if (!real_##name && (convbn_real_cuda_driver_resolve(), !real_##name))                \
+        if (!CONVBN_REAL_READY(name) && (convbn_real_cuda_driver_resolve(), !real_##name))    \
             return CUDA_ERROR_NOT_INITIALIZED;                                                \
         cudaStream_t work_stream = stream_expr;                                               \
         int guarded = convbn_stream_work_begin(#name, work_stream);                           \
@@ -62,7 +62,7 @@ static void convbn_cu_capture_ended(cudaStream_t stream, CUresult status)
 #define CONVBN_CUDA_DRIVER_PRECISE(name, params, args, stream_expr, touches)                 \
     EXPORT CUresult name params                                                               \
     {                                                                                         \
-        if (!real_##name && (convbn_real_cuda_driver_resolve(), !real_##name))                \
+        if (!CONVBN_REAL_READY(name) && (convbn_real_cuda_driver_resolve(), !real_##name))    \
             return CUDA_ERROR_NOT_INITIALIZED;                                                \
         cudaStream_t work_stream = stream_expr;                                               \
         int guarded = convbn_precise_work_begin(#name, work_stream,                           \

@@ -35,7 +35,7 @@ static void convbn_capture_ended(cudaStream_t stream, cudaError_t status)
 #define CONVBN_CUDART(name, params, args, stream_expr, post)                                  \
     EXPORT cudaError_t name params                                                            \
     {                                                                                         \
-        if (!real_##name && (convbn_real_cudart_resolve(), !real_##name))                     \
+        if (!CONVBN_REAL_READY(name) && (convbn_real_cudart_resolve(), !real_##name))         \
             return cudaErrorInitializationError;                                              \
         cudaStream_t work_stream = stream_expr;                                               \
         int guarded = convbn_stream_work_begin(#name, work_stream);                           \
@@ -47,7 +47,7 @@ static void convbn_capture_ended(cudaStream_t stream, cudaError_t status)
 #define CONVBN_CUDART_PRECISE(name, params, args, stream_expr, touches)                      \
     EXPORT cudaError_t name params                                                            \
     {                                                                                         \
-        if (!real_##name && (convbn_real_cudart_resolve(), !real_##name))                     \
+        if (!CONVBN_REAL_READY(name) && (convbn_real_cudart_resolve(), !real_##name))         \
             return cudaErrorInitializationError;                                              \
         cudaStream_t work_stream = stream_expr;                                               \
         int guarded = convbn_precise_work_begin(#name, work_stream,                           \

@@ -25,7 +25,7 @@
 #define EXPORT __attribute__((visibility("default")))
 
 /* Returns 1 when the real function for a hook was found (resolving on first use). */
-#define REAL_FOUND(name) (real_##name || (convbn_real_cudnn_resolve(), real_##name))
+#define REAL_FOUND(name) (CONVBN_REAL_READY(name) || (convbn_real_cudnn_resolve(), real_##name))
 
 EXPORT cudnnStatus_t cudnnBackendCreateDescriptor(cudnnBackendDescriptorType_t descriptorType,
                                                   cudnnBackendDescriptor_t *descriptor)

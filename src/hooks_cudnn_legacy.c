@@ -20,7 +20,7 @@
 #define EXPORT __attribute__((visibility("default")))
 
 /* Returns 1 when the real function for a hook was found (resolving on first use). */
-#define REAL_FOUND(name) (real_##name || (convbn_real_cudnn_resolve(), real_##name))
+#define REAL_FOUND(name) (CONVBN_REAL_READY(name) || (convbn_real_cudnn_resolve(), real_##name))
 
 /* Records a forward convolution (opaque when its descriptors could not be read); z is
  * bias-activation's z operand, NULL for a plain convolution. */

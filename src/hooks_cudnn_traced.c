@@ -15,7 +15,7 @@
 /* Returns CUDNN_STATUS_NOT_INITIALIZED from the hook when the real function is missing. */
 #define ENSURE_REAL(name)                                                                      \
     do {                                                                                       \
-        if (!real_##name) {                                                                    \
+        if (!CONVBN_REAL_READY(name)) {                                                        \
             convbn_real_cudnn_resolve();                                                       \
             if (!real_##name)                                                                  \
                 return CUDNN_STATUS_NOT_INITIALIZED;                                           \

@@ -92,8 +92,8 @@ static void resolve_cudnn(void)
     void *object = NULL;
     int searched = 0;
 #define CONVBN_CUDNN_FN(kind, ret, name, params, args)                                         \
-    real_##name = (__typeof__(real_##name))lookup_cached("libcudnn.so", #name, &object,      \
-                                                         &searched);
+    CONVBN_REAL_SET(name, (__typeof__(real_##name))lookup_cached("libcudnn.so", #name,       \
+                                                                 &object, &searched));
 #include "cudnn_hooks.def"
 #undef CONVBN_CUDNN_FN
     cudnn_getters_found = real_cudnnGetStream && real_cudnnGetTensorNdDescriptor &&

@@ -18,7 +18,7 @@ static pthread_once_t cuda_driver_once = PTHREAD_ONCE_INIT;
 static void resolve_cuda_driver(void)
 {
 #define CONVBN_CUDA_DRIVER(name, params, args, stream, post) \
-    real_##name = (__typeof__(real_##name))convbn_real_lookup("libcuda.so", #name);
+    CONVBN_REAL_SET(name, (__typeof__(real_##name))convbn_real_lookup("libcuda.so", #name));
 #define CONVBN_CUDA_DRIVER_PRECISE(name, params, args, stream, touches) CONVBN_CUDA_DRIVER(name, params, args, stream, )
 #include "convbn/cuda_driver_hooks.def"
 #undef CONVBN_CUDA_DRIVER_PRECISE

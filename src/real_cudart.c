@@ -19,7 +19,7 @@ static pthread_once_t cudart_once = PTHREAD_ONCE_INIT;
 static void resolve_cudart(void)
 {
 #define CONVBN_CUDART(name, params, args, stream, post) \
-    real_##name = (__typeof__(real_##name))convbn_real_lookup("libcudart.so", #name);
+    CONVBN_REAL_SET(name, (__typeof__(real_##name))convbn_real_lookup("libcudart.so", #name));
 #define CONVBN_CUDART_USE(name, params) CONVBN_CUDART(name, params, , , )
 #define CONVBN_CUDART_PRECISE(name, params, args, stream, touches) CONVBN_CUDART(name, params, args, stream, )
 #include "convbn/cudart_hooks.def"

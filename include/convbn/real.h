@@ -6,6 +6,8 @@
 
 #include <cudnn.h>
 
+#include "convbn/real_ready.h"
+
 #define CONVBN_CUDNN_FN(kind, ret, name, params, args) extern __typeof__(name) *real_##name;
 #include "cudnn_hooks.def"
 #undef CONVBN_CUDNN_FN

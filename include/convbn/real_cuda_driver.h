@@ -5,6 +5,8 @@
 
 #include <cuda.h>
 
+#include "convbn/real_ready.h"
+
 #define CONVBN_CUDA_DRIVER(name, params, args, stream, post) extern CUresult(*real_##name) params;
 #define CONVBN_CUDA_DRIVER_PRECISE(name, params, args, stream, touches) CONVBN_CUDA_DRIVER(name, params, args, stream, )
 #include "convbn/cuda_driver_hooks.def"

@@ -5,6 +5,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include "convbn/real_ready.h"
+
 #define CONVBN_CUDART(name, params, args, stream, post) extern cudaError_t(*real_##name) params;
 #define CONVBN_CUDART_USE(name, params) extern cudaError_t(*real_##name) params;
 #define CONVBN_CUDART_PRECISE(name, params, args, stream, touches) CONVBN_CUDART(name, params, args, stream, )
