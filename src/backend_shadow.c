@@ -736,7 +736,7 @@ void convbn_shadow_recognised(cudnnBackendDescriptor_t desc, struct convbn_backe
 
 /* Fills the call from a recognised graph and the pack's pointers; returns 0 or -1. */
 static inline int fill_call(const struct convbn_backend_conv *r, const struct bk_pack *p,
-                     struct convbn_conv_call *c)
+                            struct convbn_conv_call *c)
 {
     memset(c, 0, sizeof *c);
     c->x_ptr = pointer_of(p, r->uid_x);
@@ -773,7 +773,7 @@ static const struct shadow *executable(cudnnBackendDescriptor_t plan,
 /* Fills *out from plan's recognised convolution when its direction is one of the bits of
  * `directions` (1 << enum convbn_backend_dir); returns the direction, or -1. */
 static inline int conv_call(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
-                     unsigned directions, struct convbn_conv_call *out)
+                            unsigned directions, struct convbn_conv_call *out)
 {
     const struct bk_pack *v;
     int rc = -1;
