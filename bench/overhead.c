@@ -202,18 +202,6 @@ static cudnnBackendDescriptor_t bk_create(struct backend *k, cudnnBackendDescrip
     return k->owned[k->nb_owned++];
 }
 
-static void bk_set(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
-                   cudnnBackendAttributeType_t type, int64_t n, const void *values)
-{
-    CUDNN_OK(cudnnBackendSetAttribute(d, name, type, n, values));
-}
-
-static void bk_set_desc(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
-                        cudnnBackendDescriptor_t value)
-{
-    bk_set(d, name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &value);
-}
-
 /* A finalized 1x1x1x1 FLOAT tensor with unique id uid. */
 static cudnnBackendDescriptor_t bk_tensor(struct backend *k, int64_t uid, bool is_virtual)
 {
@@ -221,12 +209,12 @@ static cudnnBackendDescriptor_t bk_tensor(struct backend *k, int64_t uid, bool i
     int64_t alignment = 16;
     cudnnDataType_t type = CUDNN_DATA_FLOAT;
     cudnnBackendDescriptor_t t = bk_create(k, CUDNN_BACKEND_TENSOR_DESCRIPTOR);
-    bk_set(t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type);
-    bk_set(t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims);
-    bk_set(t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides);
-    bk_set(t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
-    bk_set(t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &alignment);
-    bk_set(t, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual);
+    e2e_bk_set(t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type);
+    e2e_bk_set(t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims);
+    e2e_bk_set(t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides);
+    e2e_bk_set(t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
+    e2e_bk_set(t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &alignment);
+    e2e_bk_set(t, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual);
     CUDNN_OK(cudnnBackendFinalize(t));
     return t;
 }
@@ -239,13 +227,13 @@ static cudnnBackendDescriptor_t bk_convolution(struct backend *k)
     cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
     int64_t spatial = 2;
     cudnnBackendDescriptor_t c = bk_create(k, CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
-    bk_set(c, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &compute);
-    bk_set(c, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
-    bk_set(c, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial);
-    bk_set(c, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, zeros);
-    bk_set(c, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, zeros);
-    bk_set(c, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, ones);
-    bk_set(c, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, ones);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &compute);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, zeros);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, zeros);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, ones);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, ones);
     CUDNN_OK(cudnnBackendFinalize(c));
     return c;
 }
@@ -276,12 +264,12 @@ static cudnnBackendDescriptor_t bk_conv_op(struct backend *k, const struct bk_co
 {
     float alpha = 1.0f, beta = 0.0f;
     cudnnBackendDescriptor_t op = bk_create(k, names->type);
-    bk_set_desc(op, names->x, x);
-    bk_set_desc(op, names->w, w);
-    bk_set_desc(op, names->y, y);
-    bk_set_desc(op, names->conv, bk_convolution(k));
-    bk_set(op, names->alpha, CUDNN_TYPE_FLOAT, 1, &alpha);
-    bk_set(op, names->beta, CUDNN_TYPE_FLOAT, 1, &beta);
+    e2e_bk_set_desc(op, names->x, x);
+    e2e_bk_set_desc(op, names->w, w);
+    e2e_bk_set_desc(op, names->y, y);
+    e2e_bk_set_desc(op, names->conv, bk_convolution(k));
+    e2e_bk_set(op, names->alpha, CUDNN_TYPE_FLOAT, 1, &alpha);
+    e2e_bk_set(op, names->beta, CUDNN_TYPE_FLOAT, 1, &beta);
     CUDNN_OK(cudnnBackendFinalize(op));
     return op;
 }
@@ -294,16 +282,16 @@ static cudnnBackendDescriptor_t bk_add_op(struct backend *k, cudnnBackendDescrip
     cudnnDataType_t prec = CUDNN_DATA_FLOAT;
     float alpha = 1.0f;
     cudnnBackendDescriptor_t pw = bk_create(k, CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
-    bk_set(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode);
-    bk_set(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec);
+    e2e_bk_set(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode);
+    e2e_bk_set(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec);
     CUDNN_OK(cudnnBackendFinalize(pw));
     cudnnBackendDescriptor_t op = bk_create(k, CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
-    bk_set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw);
-    bk_set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, x);
-    bk_set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, b);
-    bk_set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, y);
-    bk_set(op, CUDNN_ATTR_OPERATION_POINTWISE_ALPHA1, CUDNN_TYPE_FLOAT, 1, &alpha);
-    bk_set(op, CUDNN_ATTR_OPERATION_POINTWISE_ALPHA2, CUDNN_TYPE_FLOAT, 1, &alpha);
+    e2e_bk_set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw);
+    e2e_bk_set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, x);
+    e2e_bk_set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, b);
+    e2e_bk_set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, y);
+    e2e_bk_set(op, CUDNN_ATTR_OPERATION_POINTWISE_ALPHA1, CUDNN_TYPE_FLOAT, 1, &alpha);
+    e2e_bk_set(op, CUDNN_ATTR_OPERATION_POINTWISE_ALPHA2, CUDNN_TYPE_FLOAT, 1, &alpha);
     CUDNN_OK(cudnnBackendFinalize(op));
     return op;
 }
@@ -315,19 +303,19 @@ static cudnnBackendDescriptor_t bk_plan(struct backend *k, const cudnnBackendDes
     cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_INSTANT;
     int64_t n = 0;
     cudnnBackendDescriptor_t graph = bk_create(k, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
-    bk_set(graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &k->handle);
-    bk_set(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, nb_ops, ops);
+    e2e_bk_set(graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &k->handle);
+    e2e_bk_set(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, nb_ops, ops);
     CUDNN_OK(cudnnBackendFinalize(graph));
     cudnnBackendDescriptor_t heur = bk_create(k, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
-    bk_set_desc(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph);
-    bk_set(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode);
+    e2e_bk_set_desc(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph);
+    e2e_bk_set(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode);
     CUDNN_OK(cudnnBackendFinalize(heur));
     cudnnBackendDescriptor_t cfg = bk_create(k, CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
     CUDNN_OK(cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
                                       CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &cfg));
     cudnnBackendDescriptor_t plan = bk_create(k, CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
-    bk_set(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &k->handle);
-    bk_set_desc(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, cfg);
+    e2e_bk_set(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &k->handle);
+    e2e_bk_set_desc(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, cfg);
     CUDNN_OK(cudnnBackendFinalize(plan));
     return plan;
 }
@@ -336,9 +324,9 @@ static cudnnBackendDescriptor_t bk_plan(struct backend *k, const cudnnBackendDes
 static void bk_fill_pack(cudnnBackendDescriptor_t pack, const int64_t *uids, void *const *pointers,
                          int n, void *workspace)
 {
-    bk_set(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids);
-    bk_set(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, n, pointers);
-    bk_set(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace);
+    e2e_bk_set(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids);
+    e2e_bk_set(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, n, pointers);
+    e2e_bk_set(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace);
 }
 
 /* A finalized variant pack of n tensors and workspace. */
@@ -600,10 +588,10 @@ static cudnnBackendDescriptor_t bk_bn_op(struct backend *k)
         {CUDNN_ATTR_OPERATION_NORM_FWD_INV_VARIANCE_DESC, 'v'},
     };
     cudnnBackendDescriptor_t op = bk_create(k, CUDNN_BACKEND_OPERATION_NORM_FORWARD_DESCRIPTOR);
-    bk_set(op, CUDNN_ATTR_OPERATION_NORM_FWD_MODE, CUDNN_TYPE_NORM_MODE, 1, &mode);
-    bk_set(op, CUDNN_ATTR_OPERATION_NORM_FWD_PHASE, CUDNN_TYPE_NORM_FWD_PHASE, 1, &phase);
+    e2e_bk_set(op, CUDNN_ATTR_OPERATION_NORM_FWD_MODE, CUDNN_TYPE_NORM_MODE, 1, &mode);
+    e2e_bk_set(op, CUDNN_ATTR_OPERATION_NORM_FWD_PHASE, CUDNN_TYPE_NORM_FWD_PHASE, 1, &phase);
     for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
-        bk_set_desc(op, slots[i].name, bk_tensor(k, slots[i].uid, false));
+        e2e_bk_set_desc(op, slots[i].name, bk_tensor(k, slots[i].uid, false));
     CUDNN_OK(cudnnBackendFinalize(op));
     return op;
 }

@@ -89,7 +89,8 @@ static double elapsed_ms(const struct timespec *start)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) * 1e3 + (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+    return (double)(now.tv_sec - start->tv_sec) * 1e3 +
+           (double)(now.tv_nsec - start->tv_nsec) / 1e6;
 }
 
 /* Builds the graph of a new entry; CONVBN_LOG logs the outcome, once per key. */
@@ -110,7 +111,8 @@ static void build(struct entry *e, const struct convbn_conv_call *conv)
     else
         convbn_logf("fused backend graph refused for x=%s w=%s type=%s: status %d (%s); its "
                     "pairs use the legacy fused path", x, w, convbn_type_name(conv->y.type),
-                    (int)e->built, real_cudnnGetErrorString ? real_cudnnGetErrorString(e->built) : "?");
+                    (int)e->built,
+                    real_cudnnGetErrorString ? real_cudnnGetErrorString(e->built) : "?");
 }
 
 /* Returns the held entry for key, building it if new, with its state in *built and in

@@ -134,18 +134,6 @@ static cudnnBackendDescriptor_t bk_create(cudnnBackendDescriptorType_t type)
     return d;
 }
 
-static void bk_set(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
-                   cudnnBackendAttributeType_t type, int64_t n, const void *values)
-{
-    CUDNN_OK(cudnnBackendSetAttribute(d, name, type, n, values));
-}
-
-static void bk_set_desc(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
-                        cudnnBackendDescriptor_t value)
-{
-    bk_set(d, name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &value);
-}
-
 /* A finalized 4-d real tensor. */
 static cudnnBackendDescriptor_t bk_tensor_of(cudnnDataType_t type, int64_t uid,
                                              const int64_t *dims, const int64_t *strides)
@@ -153,12 +141,12 @@ static cudnnBackendDescriptor_t bk_tensor_of(cudnnDataType_t type, int64_t uid,
     int64_t alignment = 16;
     bool is_virtual = false;
     cudnnBackendDescriptor_t t = bk_create(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
-    bk_set(t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type);
-    bk_set(t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims);
-    bk_set(t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides);
-    bk_set(t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
-    bk_set(t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &alignment);
-    bk_set(t, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual);
+    e2e_bk_set(t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type);
+    e2e_bk_set(t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims);
+    e2e_bk_set(t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides);
+    e2e_bk_set(t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
+    e2e_bk_set(t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &alignment);
+    e2e_bk_set(t, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual);
     CUDNN_OK(cudnnBackendFinalize(t));
     return t;
 }
@@ -195,13 +183,13 @@ static cudnnBackendDescriptor_t bk_convolution(const struct layer *l)
     cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
     int64_t spatial = 2, pad[2] = {pad_of(l), pad_of(l)}, stride[2] = {l->stride, l->stride};
     int64_t dilation[2] = {dilation_of(l), dilation_of(l)};
-    bk_set(c, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &compute);
-    bk_set(c, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
-    bk_set(c, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial);
-    bk_set(c, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, pad);
-    bk_set(c, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, pad);
-    bk_set(c, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, stride);
-    bk_set(c, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, dilation);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &compute);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, pad);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, pad);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, stride);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, dilation);
     CUDNN_OK(cudnnBackendFinalize(c));
     return c;
 }
@@ -224,12 +212,12 @@ static cudnnBackendDescriptor_t build_plan(struct net *net, const struct act *in
     d[2] = bk_tensor(net, 'y', BATCH, l->k, out_extent(l, in->h), out_extent(l, in->w));
     d[3] = bk_convolution(l);
     d[4] = bk_create(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
-    bk_set_desc(d[4], CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, d[0]);
-    bk_set_desc(d[4], CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, d[1]);
-    bk_set_desc(d[4], CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, d[2]);
-    bk_set_desc(d[4], CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, d[3]);
-    bk_set(d[4], CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha);
-    bk_set(d[4], CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
+    e2e_bk_set_desc(d[4], CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, d[0]);
+    e2e_bk_set_desc(d[4], CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, d[1]);
+    e2e_bk_set_desc(d[4], CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, d[2]);
+    e2e_bk_set_desc(d[4], CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, d[3]);
+    e2e_bk_set(d[4], CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha);
+    e2e_bk_set(d[4], CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
     return finish_plan(net, d);
 }
 
@@ -239,21 +227,21 @@ static cudnnBackendDescriptor_t finish_plan(struct net *net, cudnnBackendDescrip
 {
     CUDNN_OK(cudnnBackendFinalize(d[4]));
     d[5] = bk_create(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
-    bk_set(d[5], CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &net->handle);
-    bk_set_desc(d[5], CUDNN_ATTR_OPERATIONGRAPH_OPS, d[4]);
+    e2e_bk_set(d[5], CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &net->handle);
+    e2e_bk_set_desc(d[5], CUDNN_ATTR_OPERATIONGRAPH_OPS, d[4]);
     CUDNN_OK(cudnnBackendFinalize(d[5]));
     d[6] = bk_create(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
     cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_INSTANT;
-    bk_set_desc(d[6], CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, d[5]);
-    bk_set(d[6], CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode);
+    e2e_bk_set_desc(d[6], CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, d[5]);
+    e2e_bk_set(d[6], CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode);
     CUDNN_OK(cudnnBackendFinalize(d[6]));
     d[7] = bk_create(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
     int64_t n = 0;
     CUDNN_OK(cudnnBackendGetAttribute(d[6], CUDNN_ATTR_ENGINEHEUR_RESULTS,
                                       CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &d[7]));
     cudnnBackendDescriptor_t plan = bk_create(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
-    bk_set(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &net->handle);
-    bk_set_desc(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, d[7]);
+    e2e_bk_set(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &net->handle);
+    e2e_bk_set_desc(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, d[7]);
     CUDNN_OK(cudnnBackendFinalize(plan));
     return plan;
 }
@@ -306,9 +294,9 @@ static void execute(struct net *net, cudnnBackendDescriptor_t plan, void *x, voi
     int64_t uids[3] = {'x', 'w', 'y'};
     void *pointers[3] = {x, w, y};
     cudnnBackendDescriptor_t pack = bk_create(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
-    bk_set(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 3, uids);
-    bk_set(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 3, pointers);
-    bk_set(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &net->workspace);
+    e2e_bk_set(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 3, uids);
+    e2e_bk_set(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 3, pointers);
+    e2e_bk_set(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &net->workspace);
     CUDNN_OK(cudnnBackendFinalize(pack));
     CUDNN_OK(cudnnBackendExecute(net->handle, plan, pack));
     CUDNN_OK(cudnnBackendDestroyDescriptor(pack));
@@ -423,38 +411,38 @@ static void backend_batch_norm(struct net *net, const struct act *y, struct act 
     d[4] = bk_param('m', y->c);
     d[5] = bk_param('v', y->c);
     d[6] = bk_create(CUDNN_BACKEND_OPERATION_NORM_FORWARD_DESCRIPTOR);
-    bk_set(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_MODE, CUDNN_TYPE_NORM_MODE, 1, &mode);
-    bk_set(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_PHASE, CUDNN_TYPE_NORM_FWD_PHASE, 1, &phase);
-    bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_XDESC, d[0]);
-    bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_YDESC, d[1]);
-    bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_SCALE_DESC, d[2]);
-    bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_BIAS_DESC, d[3]);
-    bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_MEAN_DESC, d[4]);
-    bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_INV_VARIANCE_DESC, d[5]);
+    e2e_bk_set(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_MODE, CUDNN_TYPE_NORM_MODE, 1, &mode);
+    e2e_bk_set(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_PHASE, CUDNN_TYPE_NORM_FWD_PHASE, 1, &phase);
+    e2e_bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_XDESC, d[0]);
+    e2e_bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_YDESC, d[1]);
+    e2e_bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_SCALE_DESC, d[2]);
+    e2e_bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_BIAS_DESC, d[3]);
+    e2e_bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_MEAN_DESC, d[4]);
+    e2e_bk_set_desc(d[6], CUDNN_ATTR_OPERATION_NORM_FWD_INV_VARIANCE_DESC, d[5]);
     CUDNN_OK(cudnnBackendFinalize(d[6]));
     d[7] = bk_create(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
-    bk_set(d[7], CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &net->handle);
-    bk_set_desc(d[7], CUDNN_ATTR_OPERATIONGRAPH_OPS, d[6]);
+    e2e_bk_set(d[7], CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &net->handle);
+    e2e_bk_set_desc(d[7], CUDNN_ATTR_OPERATIONGRAPH_OPS, d[6]);
     CUDNN_OK(cudnnBackendFinalize(d[7]));
     d[8] = bk_create(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
-    bk_set_desc(d[8], CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, d[7]);
-    bk_set(d[8], CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &heur);
+    e2e_bk_set_desc(d[8], CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, d[7]);
+    e2e_bk_set(d[8], CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &heur);
     CUDNN_OK(cudnnBackendFinalize(d[8]));
     d[9] = bk_create(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
     int64_t n = 0;
     CUDNN_OK(cudnnBackendGetAttribute(d[8], CUDNN_ATTR_ENGINEHEUR_RESULTS,
                                       CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &d[9]));
     d[10] = bk_create(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
-    bk_set(d[10], CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &net->handle);
-    bk_set_desc(d[10], CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, d[9]);
+    e2e_bk_set(d[10], CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &net->handle);
+    e2e_bk_set_desc(d[10], CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, d[9]);
     CUDNN_OK(cudnnBackendFinalize(d[10]));
     ensure_workspace(net, d[10]);
     int64_t uids[6] = {'x', 'y', 's', 'b', 'm', 'v'};
     void *pointers[6] = {y->data, z->data, p[0], p[1], p[2], p[3]};
     d[11] = bk_create(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
-    bk_set(d[11], CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 6, uids);
-    bk_set(d[11], CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 6, pointers);
-    bk_set(d[11], CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &net->workspace);
+    e2e_bk_set(d[11], CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 6, uids);
+    e2e_bk_set(d[11], CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 6, pointers);
+    e2e_bk_set(d[11], CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &net->workspace);
     CUDNN_OK(cudnnBackendFinalize(d[11]));
     CUDNN_OK(cudnnBackendExecute(net->handle, d[10], d[11]));
     destroy_all(d, BN_DESCS);
@@ -638,9 +626,9 @@ static void backward_graph(struct net *net, int filter)
     d[4] = bk_create(filter ? CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR
                             : CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR);
     for (int i = 0; i < 4; i++)
-        bk_set_desc(d[4], attr[filter][i], d[i]);
-    bk_set(d[4], attr[filter][4], CUDNN_TYPE_FLOAT, 1, &alpha);
-    bk_set(d[4], attr[filter][5], CUDNN_TYPE_FLOAT, 1, &beta);
+        e2e_bk_set_desc(d[4], attr[filter][i], d[i]);
+    e2e_bk_set(d[4], attr[filter][4], CUDNN_TYPE_FLOAT, 1, &alpha);
+    e2e_bk_set(d[4], attr[filter][5], CUDNN_TYPE_FLOAT, 1, &beta);
     d[GRAPH_DESCS] = finish_plan(net, d);
     void *x = net_random_buffer(net, (size_t)BATCH * 4 * 8 * 8, net->type, -1.0f, 1.0f);
     void *w = net_random_buffer(net, (size_t)8 * 4 * 3 * 3, net->type, -1.0f, 1.0f);

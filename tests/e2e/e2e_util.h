@@ -72,6 +72,20 @@ static inline void e2e_store(void *base, cudnnDataType_t t, size_t i, float v)
     }
 }
 
+/* cudnnBackendSetAttribute, exiting with status 2 when cuDNN refuses it (CUDNN_OK). */
+static inline void e2e_bk_set(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
+                              cudnnBackendAttributeType_t type, int64_t n, const void *values)
+{
+    CUDNN_OK(cudnnBackendSetAttribute(d, name, type, n, values));
+}
+
+/* Sets one descriptor-valued attribute (e2e_bk_set). */
+static inline void e2e_bk_set_desc(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
+                                   cudnnBackendDescriptor_t value)
+{
+    e2e_bk_set(d, name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &value);
+}
+
 /* Allocates device memory holding count random values in [lo, hi) stored as type t. */
 static inline void *e2e_random_buffer(size_t count, cudnnDataType_t t, float lo, float hi)
 {
