@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "convbn/backend_graph.h"
+#include "convbn/backend_run.h"
 #include "convbn/real.h"
 
 #define MAX_ENGINE_CONFIGS 8 /* heuristic results tried, best first */
@@ -271,21 +272,7 @@ cudnnBackendDescriptor_t convbn_fused_graph_pack(void *const pointers[CONVBN_FUS
                                                  void *workspace)
 {
     static const int64_t uids[CONVBN_FUSED_GRAPH_DATA] = {UID_X, UID_W, UID_B, UID_Y};
-    cudnnBackendDescriptor_t pack = NULL;
-    if (real_cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack) !=
-        CUDNN_STATUS_SUCCESS)
-        return NULL;
-    if (real_cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64,
-                                      CONVBN_FUSED_GRAPH_DATA, uids) == CUDNN_STATUS_SUCCESS &&
-        real_cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
-                                      CUDNN_TYPE_VOID_PTR, CONVBN_FUSED_GRAPH_DATA,
-                                      pointers) == CUDNN_STATUS_SUCCESS &&
-        real_cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR,
-                                      1, &workspace) == CUDNN_STATUS_SUCCESS &&
-        real_cudnnBackendFinalize(pack) == CUDNN_STATUS_SUCCESS)
-        return pack;
-    real_cudnnBackendDestroyDescriptor(pack);
-    return NULL;
+    return convbn_backend_pack(uids, pointers, CONVBN_FUSED_GRAPH_DATA, workspace);
 }
 
 void convbn_fused_graph_destroy(struct convbn_fused_graph *g)

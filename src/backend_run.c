@@ -23,9 +23,8 @@ static int get_one(cudnnBackendDescriptor_t desc, cudnnBackendAttributeName_t na
                : -1;
 }
 
-/* Builds and finalizes the shim pack; returns it or NULL. */
-static cudnnBackendDescriptor_t build_pack(const int64_t *uids, void *const *pointers, int n,
-                                           void *workspace)
+cudnnBackendDescriptor_t convbn_backend_pack(const int64_t *uids, void *const *pointers, int n,
+                                             void *workspace)
 {
     cudnnBackendDescriptor_t pack = NULL;
     if (real_cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack) !=
@@ -94,7 +93,7 @@ cudnnStatus_t convbn_backend_execute(const struct convbn_conv_call *conv,
         return CUDNN_STATUS_INTERNAL_ERROR;
     if (size > 0 && !(ws = convbn_scratch(conv->stream, CONVBN_SCRATCH_PLAN, (size_t)size)))
         return CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
-    cudnnBackendDescriptor_t pack = build_pack(uids, pointers, 3, ws);
+    cudnnBackendDescriptor_t pack = convbn_backend_pack(uids, pointers, 3, ws);
     if (!pack)
         return CUDNN_STATUS_INTERNAL_ERROR;
     cudnnStatus_t st = real_cudnnBackendExecute(conv->handle, plan, pack);
@@ -128,7 +127,7 @@ cudnnStatus_t convbn_backend_bn_into(const struct convbn_bn_call *bn, const void
         return CUDNN_STATUS_INTERNAL_ERROR;
     redirect(pointers, n, bn->y_ptr, y); /* first: in place, both entries now point at y */
     redirect(pointers, n, bn->x_ptr, (void *)x);
-    cudnnBackendDescriptor_t pack = build_pack(uids, pointers, n, ws);
+    cudnnBackendDescriptor_t pack = convbn_backend_pack(uids, pointers, n, ws);
     if (!pack)
         return CUDNN_STATUS_INTERNAL_ERROR;
     cudnnStatus_t st = real_cudnnBackendExecute(bn->handle, bn->plan, pack);

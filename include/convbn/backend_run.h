@@ -9,6 +9,12 @@
 #include "convbn/planner.h"
 #include "convbn/records.h"
 
+/* Builds a finalized shim variant pack with the real cuDNN calls: n unique ids and data
+ * pointers, and `workspace` (NULL when none is needed).  Returns it (the caller destroys it
+ * with the real cudnnBackendDestroyDescriptor), or NULL when cuDNN refuses it. */
+cudnnBackendDescriptor_t convbn_backend_pack(const int64_t *uids, void *const *pointers, int n,
+                                             void *workspace);
+
 /* Secures what deferring backend conv `conv` (on conv->stream), executed as the program's
  * plan with the program's variant pack, needs: a hold on plan and the stream's
  * CONVBN_SCRATCH_PLAN workspace of the plan's size.  Returns CONVBN_FUSABLE, or the reason it
