@@ -5,7 +5,7 @@
  * graph) and the pointers of the conv record, so a pair that fuses builds none.  Owns
  * nothing beyond those.  For CONVBN_VERIFY it also builds a short-lived pack that redirects
  * a backend BN's input and output into shim scratch; the program's buffers are never
- * written. */
+ * written.  Its pack builder (convbn_backend_pack) serves the fused graph's packs too. */
 #include "convbn/backend_run.h"
 #include "convbn/backend_shadow.h"
 #include "convbn/device_memory.h"
