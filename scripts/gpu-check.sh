@@ -11,7 +11,7 @@
 #                                    # build/gpu-kit/lib and records the commit
 # then the device tool's call:
 #     run  command: bash scripts/gpu-check.sh   carry: ["build"]   timeout_s: 600
-# (build/ must stay under the tool's 64 MiB: `du -sh build`; drop build/asan and build/fuzz
+# (build/ must stay under the tool's 64 MiB: `du -sh build`; drop build/asan, build/tsan and build/fuzz
 # if it does not.)  What comes back under $OUT: gpu-report.md, gpu-results.json,
 # gpu-logs.tar.gz (every step's logs and results), traces-recorded.tar.gz (unpack into
 # bench/traces/recorded/), gpu-check.log.  docs/gpu-results.md says what to do with them.
@@ -198,7 +198,7 @@ stage() {
   say "staged into $kit_dir: $(find "$kit_dir/lib" -type f -printf '%f ')"
   say "$build is ${size} MiB (the call carries at most 64 MiB in all)"
   if [ "$size" -gt 56 ]; then
-    warn "$build is large: remove $build/asan and $build/fuzz before the call, or carry less"
+    warn "$build is large: remove $build/asan, $build/tsan and $build/fuzz before the call, or carry less"
   fi
   say "now call the device tool: run command 'bash scripts/gpu-check.sh' with carry [\"${build#"$repo"/}\"]"
 }
