@@ -11,8 +11,8 @@
 #                                    # build/gpu-kit/lib and records the commit
 # then the device tool's call:
 #     run  command: bash scripts/gpu-check.sh   carry: ["build"]   timeout_s: 600
-# (build/ must stay under the tool's 64 MiB: `du -sh build`; drop build/asan, build/tsan and build/fuzz
-# if it does not.)  What comes back under $OUT: gpu-report.md, gpu-results.json,
+# (build/ must stay under the tool's 64 MiB: `du -sh build`; drop build/asan, build/tsan
+# and build/fuzz if it does not.)  What comes back under $OUT: gpu-report.md, gpu-results.json,
 # gpu-logs.tar.gz (every step's logs and results), traces-recorded.tar.gz (unpack into
 # bench/traces/recorded/), gpu-check.log.  docs/gpu-results.md says what to do with them.
 #
