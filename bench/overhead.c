@@ -222,19 +222,8 @@ static cudnnBackendDescriptor_t bk_tensor(struct backend *k, int64_t uid, bool i
 /* A finalized 2-d cross-correlation descriptor: no padding, stride and dilation 1. */
 static cudnnBackendDescriptor_t bk_convolution(struct backend *k)
 {
-    static const int64_t zeros[2] = {0, 0}, ones[2] = {1, 1};
-    cudnnDataType_t compute = CUDNN_DATA_FLOAT;
-    cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
-    int64_t spatial = 2;
     cudnnBackendDescriptor_t c = bk_create(k, CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
-    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &compute);
-    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
-    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial);
-    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, zeros);
-    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, zeros);
-    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, ones);
-    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, ones);
-    CUDNN_OK(cudnnBackendFinalize(c));
+    e2e_bk_conv2d(c, 0, 1, 1);
     return c;
 }
 

@@ -179,18 +179,7 @@ static int dilation_of(const struct layer *l)
 static cudnnBackendDescriptor_t bk_convolution(const struct layer *l)
 {
     cudnnBackendDescriptor_t c = bk_create(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
-    cudnnDataType_t compute = CUDNN_DATA_FLOAT;
-    cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
-    int64_t spatial = 2, pad[2] = {pad_of(l), pad_of(l)}, stride[2] = {l->stride, l->stride};
-    int64_t dilation[2] = {dilation_of(l), dilation_of(l)};
-    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &compute);
-    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
-    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial);
-    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, pad);
-    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, pad);
-    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, stride);
-    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, dilation);
-    CUDNN_OK(cudnnBackendFinalize(c));
+    e2e_bk_conv2d(c, pad_of(l), l->stride, dilation_of(l));
     return c;
 }
 

@@ -86,6 +86,25 @@ static inline void e2e_bk_set_desc(cudnnBackendDescriptor_t d, cudnnBackendAttri
     e2e_bk_set(d, name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &value);
 }
 
+/* Sets and finalizes backend convolution descriptor c: 2-d cross-correlation with float
+ * compute, the same padding, stride and dilation on both axes. */
+static inline void e2e_bk_conv2d(cudnnBackendDescriptor_t c, int64_t pad, int64_t stride,
+                                 int64_t dilation)
+{
+    cudnnDataType_t compute = CUDNN_DATA_FLOAT;
+    cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+    const int64_t spatial = 2, pads[2] = {pad, pad}, strides[2] = {stride, stride},
+                  dilations[2] = {dilation, dilation};
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &compute);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, pads);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, pads);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, strides);
+    e2e_bk_set(c, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, dilations);
+    CUDNN_OK(cudnnBackendFinalize(c));
+}
+
 /* Allocates device memory holding count random values in [lo, hi) stored as type t. */
 static inline void *e2e_random_buffer(size_t count, cudnnDataType_t t, float lo, float hi)
 {
