@@ -1,9 +1,9 @@
 /* The resources of a deferred backend convolution (include/convbn/backend_run.h): a hold on
- * the program's plan in the shadow table and the stream's CONVBN_SCRATCH_PLAN workspace,
- * which nothing else uses.  The variant pack a deferred run needs is built only when the conv
- * runs unfused (a flush), from the plan's x, w and y unique ids (the shadow's recognised
- * graph) and the pointers of the conv record, so a pair that fuses builds none.  Owns
- * nothing beyond those.  For CONVBN_VERIFY it also builds a short-lived pack that redirects
+ * the program's plan in the shadow table, the stream's CONVBN_SCRATCH_PLAN workspace, which
+ * nothing else uses, and a shim variant pack built at deferral (everything a deferred run
+ * needs is secured before the program is told success, DESIGN.md invariant 4) from the
+ * plan's x, w and y unique ids (the shadow's recognised graph) and the conv record's
+ * pointers.  Owns nothing beyond those.  For CONVBN_VERIFY it also builds a short-lived pack that redirects
  * a backend BN's input and output into shim scratch; the program's buffers are never
  * written.  Its pack builder (convbn_backend_pack) serves the fused graph's packs too. */
 #include "convbn/backend_run.h"
@@ -65,44 +65,67 @@ int convbn_backend_workspace_ok(cudnnBackendDescriptor_t plan, cudnnBackendDescr
            (get_one(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &ws) == 0 && ws);
 }
 
+/* Builds the shim pack that runs conv as plan: the plan's x, w and y unique ids (the
+ * shadow's recognised graph), conv's pointers and the stream's CONVBN_SCRATCH_PLAN workspace
+ * of the plan's size.  Returns it, or NULL. */
+static cudnnBackendDescriptor_t conv_pack(const struct convbn_conv_call *conv,
+                                          cudnnBackendDescriptor_t plan)
+{
+    int64_t uids[3], size = 0;
+    void *pointers[3] = {(void *)conv->x_ptr, (void *)conv->w_ptr, conv->y_ptr}, *ws = NULL;
+    if (convbn_shadow_conv_uids(plan, uids) != 0 || plan_workspace(plan, &size) != 0 ||
+        (size > 0 && !(ws = convbn_scratch(conv->stream, CONVBN_SCRATCH_PLAN, (size_t)size))))
+        return NULL;
+    return convbn_backend_pack(uids, pointers, 3, ws);
+}
+
 enum convbn_reason convbn_backend_secure(const struct convbn_conv_call *conv,
                                          cudnnBackendDescriptor_t plan,
-                                         cudnnBackendDescriptor_t pack)
+                                         cudnnBackendDescriptor_t pack,
+                                         cudnnBackendDescriptor_t *shim_pack)
 {
     int64_t size = 0;
+    void *program_ws = NULL;
+    *shim_pack = NULL;
     if (!real_cudnnBackendCreateDescriptor || !real_cudnnBackendSetAttribute ||
         !real_cudnnBackendFinalize || !real_cudnnBackendDestroyDescriptor ||
         plan_workspace(plan, &size) != 0)
         return CONVBN_REASON_UNSUPPORTED;
-    void *program_ws = NULL;
     if (size > 0 &&
         (get_one(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &program_ws) ||
          !program_ws))
         return CONVBN_REASON_UNSUPPORTED; /* the real call fails: let it, with its status */
     if (size > 0 && !convbn_scratch(conv->stream, CONVBN_SCRATCH_PLAN, (size_t)size))
         return CONVBN_REASON_MEMORY_CAP;
-    return convbn_shadow_hold(plan) == 0 ? CONVBN_FUSABLE : CONVBN_REASON_UNSUPPORTED;
+    if (convbn_shadow_hold(plan) != 0)
+        return CONVBN_REASON_UNSUPPORTED;
+    if (!(*shim_pack = conv_pack(conv, plan))) {
+        convbn_backend_release(plan, NULL);
+        return CONVBN_REASON_UNSUPPORTED;
+    }
+    return CONVBN_FUSABLE;
 }
 
 cudnnStatus_t convbn_backend_execute(const struct convbn_conv_call *conv,
-                                     cudnnBackendDescriptor_t plan)
+                                     cudnnBackendDescriptor_t plan,
+                                     cudnnBackendDescriptor_t pack)
 {
-    int64_t uids[3], size = 0;
-    void *pointers[3] = {(void *)conv->x_ptr, (void *)conv->w_ptr, conv->y_ptr}, *ws = NULL;
-    if (!plan || convbn_shadow_conv_uids(plan, uids) != 0 || plan_workspace(plan, &size) != 0)
+    if (!plan)
         return CUDNN_STATUS_INTERNAL_ERROR;
-    if (size > 0 && !(ws = convbn_scratch(conv->stream, CONVBN_SCRATCH_PLAN, (size_t)size)))
-        return CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
-    cudnnBackendDescriptor_t pack = convbn_backend_pack(uids, pointers, 3, ws);
-    if (!pack)
+    if (pack)
+        return real_cudnnBackendExecute(conv->handle, plan, pack);
+    cudnnBackendDescriptor_t own = conv_pack(conv, plan);
+    if (!own)
         return CUDNN_STATUS_INTERNAL_ERROR;
-    cudnnStatus_t st = real_cudnnBackendExecute(conv->handle, plan, pack);
-    real_cudnnBackendDestroyDescriptor(pack);
+    cudnnStatus_t st = real_cudnnBackendExecute(conv->handle, plan, own);
+    real_cudnnBackendDestroyDescriptor(own);
     return st;
 }
 
-void convbn_backend_release(cudnnBackendDescriptor_t plan)
+void convbn_backend_release(cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack)
 {
+    if (pack)
+        real_cudnnBackendDestroyDescriptor(pack);
     if (plan && convbn_shadow_release(plan))
         real_cudnnBackendDestroyDescriptor(plan);
 }

@@ -63,7 +63,7 @@ static cudnnStatus_t run_original(const struct convbn_pending *p)
 {
     const struct convbn_conv_call *c = &p->conv;
     if (c->api == CONVBN_API_BACKEND) {
-        cudnnStatus_t st = convbn_backend_execute(c, p->backend_plan);
+        cudnnStatus_t st = convbn_backend_execute(c, p->backend_plan, p->backend_pack);
         return st == CUDNN_STATUS_SUCCESS && c->bias_absorbed ? add_absorbed_bias(p) : st;
     }
     void *ws = p->workspace_size

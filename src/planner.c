@@ -90,6 +90,7 @@ static int insert(const struct convbn_conv_call *conv, int deferred, enum convbn
         c->pending.workspace_size = resources ? resources->workspace_size : 0;
         c->pending.fused = resources ? resources->fused : (struct convbn_fused_choice){0};
         c->pending.backend_plan = resources ? resources->backend_plan : NULL;
+        c->pending.backend_pack = resources ? resources->backend_pack : NULL;
         __atomic_store_n(&candidate_count, ++used, __ATOMIC_RELAXED);
         inserted = 1;
     }
@@ -109,8 +110,8 @@ void convbn_planner_finish(struct convbn_pending *p, const char *trigger)
         p->descs = NULL;
     }
     if (p->backend_plan) {
-        convbn_backend_release(p->backend_plan);
-        p->backend_plan = NULL;
+        convbn_backend_release(p->backend_plan, p->backend_pack);
+        p->backend_plan = p->backend_pack = NULL;
     }
 }
 
@@ -234,7 +235,7 @@ static enum convbn_reason secure_resources(const struct convbn_conv_call *conv,
         return CONVBN_REASON_UNSUPPORTED;
     p->fused = facts.fused;
     if (plan) { /* a backend conv: its deferred run uses its plan's workspace */
-        enum convbn_reason reason = convbn_backend_secure(conv, plan, pack);
+        enum convbn_reason reason = convbn_backend_secure(conv, plan, pack, &p->backend_pack);
         p->backend_plan = reason == CONVBN_FUSABLE ? plan : NULL;
         return reason;
     }
@@ -257,7 +258,7 @@ static int offer(const struct convbn_conv_call *conv, size_t program_workspace,
     struct convbn_pending p; /* resources only: descs, workspace_size, fused, backend */
     p.descs = NULL;
     p.workspace_size = 0;
-    p.backend_plan = NULL;
+    p.backend_plan = p.backend_pack = NULL;
     *why_not = CONVBN_FUSABLE;
     if (convbn_cfg.mode == CONVBN_MODE_OBSERVE)
         return 0;
@@ -273,7 +274,7 @@ static int offer(const struct convbn_conv_call *conv, size_t program_workspace,
     }
     if (p.descs)
         convbn_descs_release(p.descs);
-    convbn_backend_release(p.backend_plan);
+    convbn_backend_release(p.backend_plan, p.backend_pack);
     *why_not = reason;
     return 0;
 }

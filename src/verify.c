@@ -70,7 +70,8 @@ static int copy_to_host(void *dst, const void *src, size_t bytes)
 static cudnnStatus_t run_original_conv(const struct convbn_pending *p, void *y)
 {
     struct convbn_pending unfused = *p;
-    unfused.conv.y_ptr = y; /* a backend conv's pack is built from it when it runs */
+    unfused.conv.y_ptr = y;
+    unfused.backend_pack = NULL; /* a backend conv runs with a pack built from y */
     return convbn_exec_deferred(&unfused);
 }
 

@@ -23,6 +23,7 @@ struct convbn_pending {
     size_t workspace_size;           /* shim workspace the deferred conv needs */
     struct convbn_fused_choice fused; /* the geometry's fused-path choice when deferred */
     cudnnBackendDescriptor_t backend_plan; /* backend conv: its held plan; NULL for legacy */
+    cudnnBackendDescriptor_t backend_pack; /* backend conv: its shim variant pack */
 };
 
 /* A conv forward is about to run on conv->stream (whose pending work was flushed).  Defers
