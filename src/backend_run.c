@@ -67,13 +67,13 @@ int convbn_backend_workspace_ok(cudnnBackendDescriptor_t plan, cudnnBackendDescr
 
 /* Builds the shim pack that runs conv as plan: the plan's x, w and y unique ids (the
  * shadow's recognised graph), conv's pointers and the stream's CONVBN_SCRATCH_PLAN workspace
- * of the plan's size.  Returns it, or NULL. */
+ * of the plan's `size`.  Returns it, or NULL. */
 static cudnnBackendDescriptor_t conv_pack(const struct convbn_conv_call *conv,
-                                          cudnnBackendDescriptor_t plan)
+                                          cudnnBackendDescriptor_t plan, int64_t size)
 {
-    int64_t uids[3], size = 0;
+    int64_t uids[3];
     void *pointers[3] = {(void *)conv->x_ptr, (void *)conv->w_ptr, conv->y_ptr}, *ws = NULL;
-    if (convbn_shadow_conv_uids(plan, uids) != 0 || plan_workspace(plan, &size) != 0 ||
+    if (convbn_shadow_conv_uids(plan, uids) != 0 ||
         (size > 0 && !(ws = convbn_scratch(conv->stream, CONVBN_SCRATCH_PLAN, (size_t)size))))
         return NULL;
     return convbn_backend_pack(uids, pointers, 3, ws);
@@ -99,7 +99,7 @@ enum convbn_reason convbn_backend_secure(const struct convbn_conv_call *conv,
         return CONVBN_REASON_MEMORY_CAP;
     if (convbn_shadow_hold(plan) != 0)
         return CONVBN_REASON_UNSUPPORTED;
-    if (!(*shim_pack = conv_pack(conv, plan))) {
+    if (!(*shim_pack = conv_pack(conv, plan, size))) {
         convbn_backend_release(plan, NULL);
         return CONVBN_REASON_UNSUPPORTED;
     }
@@ -112,9 +112,11 @@ cudnnStatus_t convbn_backend_execute(const struct convbn_conv_call *conv,
 {
     if (!plan)
         return CUDNN_STATUS_INTERNAL_ERROR;
+    int64_t size = 0;
     if (pack)
         return real_cudnnBackendExecute(conv->handle, plan, pack);
-    cudnnBackendDescriptor_t own = conv_pack(conv, plan);
+    cudnnBackendDescriptor_t own = plan_workspace(plan, &size) == 0 ? conv_pack(conv, plan, size)
+                                                                     : NULL;
     if (!own)
         return CUDNN_STATUS_INTERNAL_ERROR;
     cudnnStatus_t st = real_cudnnBackendExecute(conv->handle, plan, own);
